@@ -1,0 +1,23 @@
+//! ferrohsm's PKCS#11 module.
+//!
+//! Layers, outside in: [`ffi`] (the C ABI: pointers, panics, `CK_RV`) → [`token`]
+//! (slots, sessions, login; the safe function behind each `C_*`) → [`object`]
+//! (classes and the attribute rule table) → [`mechanism`] (the registry) →
+//! [`crypto`] (the provider trait) → `ferrohsm_store`.
+//!
+//! Only `ffi` may use `unsafe`.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod crypto;
+pub mod error;
+pub mod ffi;
+mod logging;
+pub mod mechanism;
+pub mod module;
+mod names;
+pub mod object;
+mod time;
+pub mod token;
+pub mod vendor;

@@ -39,7 +39,9 @@ pub struct Settings {
 }
 
 fn home() -> Option<PathBuf> {
-    env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+    env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
 }
 
 fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
@@ -70,11 +72,15 @@ pub fn resolve() -> Result<Settings, Error> {
             _ => s.clone(),
         }
     } else {
-        xdg("XDG_DATA_HOME", ".local/share").map(|d| d.join("ferrohsm")).ok_or_else(|| {
-            Error::Config("no store location: set FERROHSM_STORE or HOME".into())
-        })?
+        xdg("XDG_DATA_HOME", ".local/share")
+            .map(|d| d.join("ferrohsm"))
+            .ok_or_else(|| Error::Config("no store location: set FERROHSM_STORE or HOME".into()))?
     };
-    Ok(Settings { config, config_path, store })
+    Ok(Settings {
+        config,
+        config_path,
+        store,
+    })
 }
 
 fn read_config(path: &Path) -> Result<Config, Error> {

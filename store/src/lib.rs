@@ -28,7 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::TransactionError;
 use zeroize::Zeroizing;
 
 pub use records::{
@@ -40,8 +40,9 @@ pub use seal::{AeadKey, Cipher, KdfParams, MasterKey};
 pub const ADMIN_PARTITION: u32 = 0xFFFF;
 
 /// Everything that can go wrong in the store.
+/// (Not `non_exhaustive`: the module maps every variant to a `CK_RV` in one
+/// exhaustive match, so a new variant must be mapped.)
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum Error {
     /// Another process has the store open (sled allows one process at a time).
     InUse {
@@ -93,7 +94,11 @@ impl fmt::Display for Error {
             Error::Config(m) => write!(f, "configuration: {m}"),
             Error::NotFound => f.write_str("no such record"),
             Error::PinIncorrect { failures, locked } => {
-                write!(f, "PIN incorrect ({failures} failures{})", if *locked { ", now locked" } else { "" })
+                write!(
+                    f,
+                    "PIN incorrect ({failures} failures{})",
+                    if *locked { ", now locked" } else { "" }
+                )
             }
             Error::PinLocked => f.write_str("PIN locked"),
             Error::PinNotSet => f.write_str("PIN not set"),
@@ -103,6 +108,18 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl Error {
+    /// Whether the disk is full (`ENOSPC`), which the module reports as device memory.
+    pub fn is_out_of_space(&self) -> bool {
+        let os = match self {
+            Error::Io { source, .. } => source.raw_os_error(),
+            Error::Db(sled::Error::Io(io)) => io.raw_os_error(),
+            _ => None,
+        };
+        os == Some(28) // ENOSPC on Linux and the BSDs
+    }
+}
 
 impl From<sled::Error> for Error {
     fn from(e: sled::Error) -> Self {
@@ -135,7 +152,10 @@ pub struct NewAttr<'a> {
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// An open store.
@@ -153,12 +173,10 @@ pub struct Store {
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
-}
-
-fn abort<T>(e: Error) -> std::result::Result<T, ConflictableTransactionError<Error>> {
-    Err(ConflictableTransactionError::Abort(e))
 }
 
 fn object_key(partition: u32, object: u64) -> [u8; 12] {
@@ -187,7 +205,9 @@ impl Store {
             .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(ref io) if is_lock_error(io) => Error::InUse { path: path.to_path_buf() },
+                sled::Error::Io(ref io) if is_lock_error(io) => Error::InUse {
+                    path: path.to_path_buf(),
+                },
                 e => Error::Db(e),
             })?;
         let store = Self {
@@ -211,9 +231,14 @@ impl Store {
         let created = now();
         let mut serial = [0u8; 8];
         self.cipher.fill_random(&mut serial);
-        let device = DeviceRecord { serial, created, next_partition: 1 };
+        let device = DeviceRecord {
+            serial,
+            created,
+            next_partition: 1,
+        };
         let first = self.new_partition_record(0, PartitionKind::User, b"", Vec::new());
-        let admin = self.new_partition_record(ADMIN_PARTITION, PartitionKind::Admin, b"", Vec::new());
+        let admin =
+            self.new_partition_record(ADMIN_PARTITION, PartitionKind::Admin, b"", Vec::new());
         (&self.meta, &self.partitions).transaction(|(m, p)| {
             m.insert("device", device.encode())?;
             p.insert(&first.id.to_be_bytes(), first.encode())?;
@@ -259,23 +284,37 @@ impl Store {
 
     /// The device record.
     pub fn device(&self) -> Result<DeviceRecord> {
-        let b = self.meta.get("device")?.ok_or_else(|| Error::Corrupt("no device record".into()))?;
+        let b = self
+            .meta
+            .get("device")?
+            .ok_or_else(|| Error::Corrupt("no device record".into()))?;
         DeviceRecord::decode(&b)
     }
 
     /// All partitions, ordered by id (user partitions in creation order, then the admin token).
     pub fn partitions(&self) -> Result<Vec<PartitionRecord>> {
-        self.partitions.iter().values().map(|v| PartitionRecord::decode(&v?)).collect()
+        self.partitions
+            .iter()
+            .values()
+            .map(|v| PartitionRecord::decode(&v?))
+            .collect()
     }
 
     /// One partition.
     pub fn partition(&self, id: u32) -> Result<PartitionRecord> {
-        let b = self.partitions.get(id.to_be_bytes())?.ok_or(Error::NotFound)?;
+        let b = self
+            .partitions
+            .get(id.to_be_bytes())?
+            .ok_or(Error::NotFound)?;
         PartitionRecord::decode(&b)
     }
 
     /// Adds a user partition (uninitialised) and returns it.
-    pub fn create_partition(&self, label: &[u8], policy: Vec<(u64, Vec<u8>)>) -> Result<PartitionRecord> {
+    pub fn create_partition(
+        &self,
+        label: &[u8],
+        policy: Vec<(u64, Vec<u8>)>,
+    ) -> Result<PartitionRecord> {
         let _g = self.rmw.lock();
         let mut device = self.device()?;
         let id = device.next_partition;
@@ -326,7 +365,12 @@ impl Store {
     /// makes a new master key, sets the SO PIN and label, and clears the user PIN.
     ///
     /// Re-initialising needs the current SO PIN; the caller checks it with [`Store::login`].
-    pub fn init_token(&self, id: u32, so_pin: &[u8], label: &[u8]) -> Result<(PartitionRecord, MasterKey)> {
+    pub fn init_token(
+        &self,
+        id: u32,
+        so_pin: &[u8],
+        label: &[u8],
+    ) -> Result<(PartitionRecord, MasterKey)> {
         let master = MasterKey::generate(self.cipher.as_ref());
         // The KDF runs outside the lock: it is the slow part.
         let so = self.wrap_master(id, Role::So, so_pin, &master)?;
@@ -351,13 +395,30 @@ impl Store {
         Ok((rec, master))
     }
 
-    fn wrap_master(&self, id: u32, role: Role, pin: &[u8], master: &MasterKey) -> Result<PinRecord> {
+    fn wrap_master(
+        &self,
+        id: u32,
+        role: Role,
+        pin: &[u8],
+        master: &MasterKey,
+    ) -> Result<PinRecord> {
         let mut salt = [0u8; 16];
         self.cipher.fill_random(&mut salt);
         let pin_key = seal::derive_pin_key(pin, &salt, self.kdf)?;
         let wrapping = self.cipher.key(&pin_key);
-        let wrapped = seal::seal(self.cipher.as_ref(), wrapping.as_ref(), &seal::pin_aad(id, role.byte()), master.raw());
-        Ok(PinRecord { kdf: self.kdf, salt, wrapped, failures: 0, locked: false })
+        let wrapped = seal::seal(
+            self.cipher.as_ref(),
+            wrapping.as_ref(),
+            &seal::pin_aad(id, role.byte()),
+            master.raw(),
+        );
+        Ok(PinRecord {
+            kdf: self.kdf,
+            salt,
+            wrapped,
+            failures: 0,
+            locked: false,
+        })
     }
 
     /// Checks a PIN and returns the partition master key.
@@ -372,7 +433,11 @@ impl Store {
         }
         let pin_key = seal::derive_pin_key(pin, &pin_rec.salt, pin_rec.kdf)?;
         let wrapping = self.cipher.key(&pin_key);
-        let opened = seal::open(wrapping.as_ref(), &seal::pin_aad(id, role.byte()), &pin_rec.wrapped);
+        let opened = seal::open(
+            wrapping.as_ref(),
+            &seal::pin_aad(id, role.byte()),
+            &pin_rec.wrapped,
+        );
         let _g = self.rmw.lock();
         // Re-read under the lock so concurrent failures all count.
         let mut rec = self.partition(id)?;
@@ -396,7 +461,10 @@ impl Store {
             _ => {
                 current.failures = current.failures.saturating_add(1);
                 current.locked = current.failures >= max_failures;
-                let err = Error::PinIncorrect { failures: current.failures, locked: current.locked };
+                let err = Error::PinIncorrect {
+                    failures: current.failures,
+                    locked: current.locked,
+                };
                 self.partitions.insert(id.to_be_bytes(), rec.encode())?;
                 self.flush()?;
                 Err(err)
@@ -405,7 +473,13 @@ impl Store {
     }
 
     /// Sets the PIN of `role` (wrapping `master` under it), clearing its counter and lock.
-    pub fn set_pin(&self, id: u32, role: Role, pin: &[u8], master: &MasterKey) -> Result<PartitionRecord> {
+    pub fn set_pin(
+        &self,
+        id: u32,
+        role: Role,
+        pin: &[u8],
+        master: &MasterKey,
+    ) -> Result<PartitionRecord> {
         let new = self.wrap_master(id, role, pin, master)?;
         self.update_partition(id, |rec| {
             *rec.pin_mut(role) = Some(new);
@@ -420,9 +494,16 @@ impl Store {
 
     /// Writes (creates or replaces) an object. Attributes marked `seal` are encrypted
     /// under `master`, which must then be given.
-    pub fn put_object(&self, partition: u32, object: u64, attrs: &[NewAttr<'_>], master: Option<&MasterKey>) -> Result<()> {
+    pub fn put_object(
+        &self,
+        partition: u32,
+        object: u64,
+        attrs: &[NewAttr<'_>],
+        master: Option<&MasterKey>,
+    ) -> Result<()> {
         let rec = self.seal_record(partition, object, attrs, master)?;
-        self.objects.insert(object_key(partition, object), rec.encode())?;
+        self.objects
+            .insert(object_key(partition, object), rec.encode())?;
         self.flush()
     }
 
@@ -456,7 +537,10 @@ impl Store {
     /// Every object record of a partition, in id (creation) order. A record that
     /// fails to decode is returned as an error in its place, so the caller can skip
     /// it and go on.
-    pub fn objects(&self, partition: u32) -> impl Iterator<Item = Result<(u64, ObjectRecord)>> + '_ {
+    pub fn objects(
+        &self,
+        partition: u32,
+    ) -> impl Iterator<Item = Result<(u64, ObjectRecord)>> + '_ {
         self.objects.scan_prefix(partition.to_be_bytes()).map(|kv| {
             let (k, v) = kv?;
             Ok((object_id_of(&k)?, ObjectRecord::decode(&v)?))
@@ -465,11 +549,18 @@ impl Store {
 
     /// The number of objects in a partition (public and private).
     pub fn count_objects(&self, partition: u32) -> usize {
-        self.objects.scan_prefix(partition.to_be_bytes()).keys().count()
+        self.objects
+            .scan_prefix(partition.to_be_bytes())
+            .keys()
+            .count()
     }
 
     fn object_keys(&self, partition: u32) -> Result<Vec<sled::IVec>> {
-        Ok(self.objects.scan_prefix(partition.to_be_bytes()).keys().collect::<Result<_, _>>()?)
+        Ok(self
+            .objects
+            .scan_prefix(partition.to_be_bytes())
+            .keys()
+            .collect::<Result<_, _>>()?)
     }
 
     /// Decrypts one sealed attribute value of an object.
@@ -481,8 +572,16 @@ impl Store {
         sealed: &[u8],
         master: &MasterKey,
     ) -> Result<Zeroizing<Vec<u8>>> {
-        seal::open(master.aead(), &seal::attr_aad(partition, object, ty), sealed)
-            .ok_or_else(|| Error::Corrupt(format!("object {object:#x} attribute {ty:#x} fails authentication")))
+        seal::open(
+            master.aead(),
+            &seal::attr_aad(partition, object, ty),
+            sealed,
+        )
+        .ok_or_else(|| {
+            Error::Corrupt(format!(
+                "object {object:#x} attribute {ty:#x} fails authentication"
+            ))
+        })
     }
 }
 
@@ -501,5 +600,8 @@ fn create_private_dir(path: &Path) -> Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .map_err(|source| Error::Io { path: path.to_path_buf(), source })
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }

@@ -31,14 +31,21 @@ pub struct DeviceRecord {
 impl DeviceRecord {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        w.u8(V1).fixed(&self.serial).u64(self.created).u32(self.next_partition);
+        w.u8(V1)
+            .fixed(&self.serial)
+            .u64(self.created)
+            .u32(self.next_partition);
         w.finish()
     }
 
     pub(crate) fn decode(b: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(b, "device");
         check_version(r.u8()?, "device")?;
-        let rec = Self { serial: r.fixed()?, created: r.u64()?, next_partition: r.u32()? };
+        let rec = Self {
+            serial: r.fixed()?,
+            created: r.u64()?,
+            next_partition: r.u32()?,
+        };
         r.end()?;
         Ok(rec)
     }
@@ -92,12 +99,19 @@ pub struct PinRecord {
 impl PinRecord {
     fn encode(&self, w: &mut Writer) {
         w.u32(self.kdf.m_kib).u32(self.kdf.t).u32(self.kdf.p);
-        w.fixed(&self.salt).bytes(&self.wrapped).u32(self.failures).u8(self.locked as u8);
+        w.fixed(&self.salt)
+            .bytes(&self.wrapped)
+            .u32(self.failures)
+            .u8(self.locked as u8);
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, Error> {
         Ok(Self {
-            kdf: KdfParams { m_kib: r.u32()?, t: r.u32()?, p: r.u32()? },
+            kdf: KdfParams {
+                m_kib: r.u32()?,
+                t: r.u32()?,
+                p: r.u32()?,
+            },
             salt: r.fixed()?,
             wrapped: r.bytes()?.to_vec(),
             failures: r.u32()?,
@@ -140,7 +154,10 @@ pub struct PartitionRecord {
 impl PartitionRecord {
     /// The policy value of `ty`, if set.
     pub fn policy_value(&self, ty: u64) -> Option<&[u8]> {
-        self.policy.iter().find(|(t, _)| *t == ty).map(|(_, v)| v.as_slice())
+        self.policy
+            .iter()
+            .find(|(t, _)| *t == ty)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// Sets (or replaces) one policy value.
@@ -173,7 +190,10 @@ impl PartitionRecord {
             PartitionKind::User => 0,
             PartitionKind::Admin => 1,
         });
-        w.fixed(&self.serial).u64(self.created).bytes(&self.label).u8(self.initialized as u8);
+        w.fixed(&self.serial)
+            .u64(self.created)
+            .bytes(&self.label)
+            .u8(self.initialized as u8);
         for pin in [&self.so, &self.user] {
             match pin {
                 None => {
@@ -201,7 +221,11 @@ impl PartitionRecord {
         let kind = match r.u8()? {
             0 => PartitionKind::User,
             1 => PartitionKind::Admin,
-            k => return Err(Error::Corrupt(format!("partition {id} has unknown kind {k}"))),
+            k => {
+                return Err(Error::Corrupt(format!(
+                    "partition {id} has unknown kind {k}"
+                )));
+            }
         };
         let serial = r.fixed()?;
         let created = r.u64()?;
@@ -222,7 +246,19 @@ impl PartitionRecord {
         }
         let last_login = r.u64()?;
         r.end()?;
-        Ok(Self { id, kind, serial, created, label, initialized, so, user, flags, policy, last_login })
+        Ok(Self {
+            id,
+            kind,
+            serial,
+            created,
+            label,
+            initialized,
+            so,
+            user,
+            flags,
+            policy,
+            last_login,
+        })
     }
 }
 
@@ -247,7 +283,9 @@ pub struct ObjectRecord {
 impl ObjectRecord {
     /// Whether any attribute is sealed, i.e. reading the object needs the master key.
     pub fn has_sealed(&self) -> bool {
-        self.attrs.iter().any(|(_, v)| matches!(v, StoredValue::Sealed(_)))
+        self.attrs
+            .iter()
+            .any(|(_, v)| matches!(v, StoredValue::Sealed(_)))
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -273,7 +311,11 @@ impl ObjectRecord {
             let v = match r.u8()? {
                 0 => StoredValue::Plain(r.bytes()?.to_vec()),
                 1 => StoredValue::Sealed(r.bytes()?.to_vec()),
-                k => return Err(Error::Corrupt(format!("object attribute has unknown tag {k}"))),
+                k => {
+                    return Err(Error::Corrupt(format!(
+                        "object attribute has unknown tag {k}"
+                    )));
+                }
             };
             attrs.push((t, v));
         }
@@ -286,7 +328,9 @@ fn check_version(v: u8, what: &'static str) -> Result<(), Error> {
     if v == V1 {
         Ok(())
     } else {
-        Err(Error::Corrupt(format!("{what} record has version {v}, this build reads {V1}")))
+        Err(Error::Corrupt(format!(
+            "{what} record has version {v}, this build reads {V1}"
+        )))
     }
 }
 
@@ -318,7 +362,10 @@ mod tests {
         let bytes = rec.encode();
         assert_eq!(PartitionRecord::decode(&bytes).unwrap(), rec);
         for cut in 0..bytes.len() {
-            assert!(PartitionRecord::decode(&bytes[..cut]).is_err(), "cut at {cut} decoded");
+            assert!(
+                PartitionRecord::decode(&bytes[..cut]).is_err(),
+                "cut at {cut} decoded"
+            );
         }
         let mut longer = bytes.clone();
         longer.push(0);
@@ -328,7 +375,10 @@ mod tests {
     #[test]
     fn object_round_trips() {
         let rec = ObjectRecord {
-            attrs: vec![(0, StoredValue::Plain(vec![1])), (0x11, StoredValue::Sealed(vec![9; 40]))],
+            attrs: vec![
+                (0, StoredValue::Plain(vec![1])),
+                (0x11, StoredValue::Sealed(vec![9; 40])),
+            ],
         };
         let bytes = rec.encode();
         assert_eq!(ObjectRecord::decode(&bytes).unwrap(), rec);

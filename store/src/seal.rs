@@ -35,7 +35,12 @@ pub trait AeadKey: Send + Sync {
     /// Returns `ciphertext || tag`.
     fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8>;
     /// Returns the plaintext, or `None` when authentication fails.
-    fn open(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], ct_tag: &[u8]) -> Option<Zeroizing<Vec<u8>>>;
+    fn open(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ct_tag: &[u8],
+    ) -> Option<Zeroizing<Vec<u8>>>;
 }
 
 /// A partition's 256-bit master key, unwrapped by a PIN. Zeroized on drop.
@@ -73,7 +78,12 @@ impl MasterKey {
 }
 
 /// Seals `plaintext` under `key` with a fresh random nonce: `nonce || ct || tag`.
-pub(crate) fn seal(cipher: &dyn Cipher, key: &dyn AeadKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+pub(crate) fn seal(
+    cipher: &dyn Cipher,
+    key: &dyn AeadKey,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     cipher.fill_random(&mut nonce);
     let body = key.seal(&nonce, aad, plaintext);
@@ -126,7 +136,11 @@ pub struct KdfParams {
 impl KdfParams {
     /// The default cost: about 45 ms on one core of a current x86-64 server,
     /// near the 50 ms DESIGN.md asks for, with 32 MiB of memory per attempt.
-    pub const DEFAULT: Self = Self { m_kib: 32 * 1024, t: 2, p: 1 };
+    pub const DEFAULT: Self = Self {
+        m_kib: 32 * 1024,
+        t: 2,
+        p: 1,
+    };
 }
 
 /// Derives the PIN key with Argon2id.

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use ferrohsm_store::{
-    ADMIN_PARTITION, AeadKey, Cipher, Error, KdfParams, NewAttr, PartitionKind, Role, Store, StoredValue,
+    ADMIN_PARTITION, AeadKey, Cipher, Error, KdfParams, NewAttr, PartitionKind, Role, Store,
+    StoredValue,
 };
 use zeroize::Zeroizing;
 
@@ -26,29 +27,47 @@ impl Cipher for TestCipher {
 
 impl AeadKey for TestKey {
     fn seal(&self, nonce: &[u8; 12], aad: &[u8], pt: &[u8]) -> Vec<u8> {
-        self.0.encrypt(&Nonce::from(*nonce), Payload { msg: pt, aad }).unwrap()
+        self.0
+            .encrypt(&Nonce::from(*nonce), Payload { msg: pt, aad })
+            .unwrap()
     }
     fn open(&self, nonce: &[u8; 12], aad: &[u8], ct: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-        self.0.decrypt(&Nonce::from(*nonce), Payload { msg: ct, aad }).ok().map(Zeroizing::new)
+        self.0
+            .decrypt(&Nonce::from(*nonce), Payload { msg: ct, aad })
+            .ok()
+            .map(Zeroizing::new)
     }
 }
 
 /// Cheap KDF parameters: these tests are about the store, not Argon2's cost.
-const FAST: KdfParams = KdfParams { m_kib: 64, t: 1, p: 1 };
+const FAST: KdfParams = KdfParams {
+    m_kib: 64,
+    t: 1,
+    p: 1,
+};
 
 fn open(dir: &Path) -> Store {
     Store::open(dir, Arc::new(TestCipher), FAST).unwrap()
 }
 
 fn grep(dir: &Path, needle: &[u8]) -> bool {
-    walk(dir).iter().any(|f| std::fs::read(f).unwrap().windows(needle.len()).any(|w| w == needle))
+    walk(dir).iter().any(|f| {
+        std::fs::read(f)
+            .unwrap()
+            .windows(needle.len())
+            .any(|w| w == needle)
+    })
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
     }
     out
 }
@@ -59,11 +78,21 @@ fn fresh_store_has_one_user_partition_and_the_admin_token() {
     let store = open(dir.path());
     let parts = store.partitions().unwrap();
     assert_eq!(parts.len(), 2);
-    assert_eq!((parts[0].id, parts[0].kind, parts[0].initialized), (0, PartitionKind::User, false));
-    assert_eq!((parts[1].id, parts[1].kind), (ADMIN_PARTITION, PartitionKind::Admin));
+    assert_eq!(
+        (parts[0].id, parts[0].kind, parts[0].initialized),
+        (0, PartitionKind::User, false)
+    );
+    assert_eq!(
+        (parts[1].id, parts[1].kind),
+        (ADMIN_PARTITION, PartitionKind::Admin)
+    );
     let serial = store.device().unwrap().serial;
     drop(store);
-    assert_eq!(open(dir.path()).device().unwrap().serial, serial, "device serial is stable");
+    assert_eq!(
+        open(dir.path()).device().unwrap().serial,
+        serial,
+        "device serial is stable"
+    );
 }
 
 #[test]
@@ -94,26 +123,65 @@ fn pins_unlock_the_master_key_count_failures_and_lock() {
     let store = open(dir.path());
     let (_, master) = store.init_token(0, b"so-pin", b"t").unwrap();
     store.set_pin(0, Role::User, b"user-pin", &master).unwrap();
-    store.put_object(0, 1, &[NewAttr { ty: 0x11, value: b"secret-value-123", seal: true }], Some(&master)).unwrap();
+    store
+        .put_object(
+            0,
+            1,
+            &[NewAttr {
+                ty: 0x11,
+                value: b"secret-value-123",
+                seal: true,
+            }],
+            Some(&master),
+        )
+        .unwrap();
 
     let m2 = store.login(0, Role::User, b"user-pin", 3).unwrap();
     let rec = store.objects(0).next().unwrap().unwrap().1;
-    let StoredValue::Sealed(sealed) = &rec.attrs[0].1 else { panic!("not sealed") };
-    assert_eq!(store.unseal(0, 1, 0x11, sealed, &m2).unwrap().as_slice(), b"secret-value-123");
+    let StoredValue::Sealed(sealed) = &rec.attrs[0].1 else {
+        panic!("not sealed")
+    };
+    assert_eq!(
+        store.unseal(0, 1, 0x11, sealed, &m2).unwrap().as_slice(),
+        b"secret-value-123"
+    );
     // Bound to object and type: the same bytes under another id fail.
     assert!(store.unseal(0, 2, 0x11, sealed, &m2).is_err());
     assert!(store.unseal(0, 1, 0x12, sealed, &m2).is_err());
 
-    assert!(matches!(store.login(0, Role::User, b"wrong", 3), Err(Error::PinIncorrect { failures: 1, locked: false })));
+    assert!(matches!(
+        store.login(0, Role::User, b"wrong", 3),
+        Err(Error::PinIncorrect {
+            failures: 1,
+            locked: false
+        })
+    ));
     drop(store);
     // The counter persists across a reopen.
     let store = open(dir.path());
-    assert!(matches!(store.login(0, Role::User, b"wrong", 3), Err(Error::PinIncorrect { failures: 2, locked: false })));
-    assert!(matches!(store.login(0, Role::User, b"wrong", 3), Err(Error::PinIncorrect { failures: 3, locked: true })));
-    assert!(matches!(store.login(0, Role::User, b"user-pin", 3), Err(Error::PinLocked)));
+    assert!(matches!(
+        store.login(0, Role::User, b"wrong", 3),
+        Err(Error::PinIncorrect {
+            failures: 2,
+            locked: false
+        })
+    ));
+    assert!(matches!(
+        store.login(0, Role::User, b"wrong", 3),
+        Err(Error::PinIncorrect {
+            failures: 3,
+            locked: true
+        })
+    ));
+    assert!(matches!(
+        store.login(0, Role::User, b"user-pin", 3),
+        Err(Error::PinLocked)
+    ));
     // The SO resets the user PIN and unlocks it.
     let so_master = store.login(0, Role::So, b"so-pin", 3).unwrap();
-    store.set_pin(0, Role::User, b"new-pin", &so_master).unwrap();
+    store
+        .set_pin(0, Role::User, b"new-pin", &so_master)
+        .unwrap();
     store.login(0, Role::User, b"new-pin", 3).unwrap();
 }
 
@@ -124,8 +192,30 @@ fn reinitialising_wipes_only_that_partition() {
     let other = store.create_partition(b"other", vec![]).unwrap();
     let (_, m0) = store.init_token(0, b"so", b"zero").unwrap();
     let (_, m1) = store.init_token(other.id, b"so", b"one").unwrap();
-    store.put_object(0, 10, &[NewAttr { ty: 3, value: b"label", seal: false }], Some(&m0)).unwrap();
-    store.put_object(other.id, 11, &[NewAttr { ty: 3, value: b"label", seal: false }], Some(&m1)).unwrap();
+    store
+        .put_object(
+            0,
+            10,
+            &[NewAttr {
+                ty: 3,
+                value: b"label",
+                seal: false,
+            }],
+            Some(&m0),
+        )
+        .unwrap();
+    store
+        .put_object(
+            other.id,
+            11,
+            &[NewAttr {
+                ty: 3,
+                value: b"label",
+                seal: false,
+            }],
+            Some(&m1),
+        )
+        .unwrap();
     store.init_token(0, b"so2", b"zero").unwrap();
     assert_eq!(store.count_objects(0), 0);
     assert_eq!(store.count_objects(other.id), 1);
@@ -145,7 +235,18 @@ fn no_secret_byte_reaches_the_files() {
             .put_object(
                 0,
                 5,
-                &[NewAttr { ty: 3, value: b"public-label", seal: false }, NewAttr { ty: 0x11, value: secret, seal: true }],
+                &[
+                    NewAttr {
+                        ty: 3,
+                        value: b"public-label",
+                        seal: false,
+                    },
+                    NewAttr {
+                        ty: 0x11,
+                        value: secret,
+                        seal: true,
+                    },
+                ],
                 Some(&m),
             )
             .unwrap();
@@ -159,7 +260,16 @@ fn no_secret_byte_reaches_the_files() {
 fn sealing_without_the_master_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let r = store.put_object(0, 1, &[NewAttr { ty: 0x11, value: b"k", seal: true }], None);
+    let r = store.put_object(
+        0,
+        1,
+        &[NewAttr {
+            ty: 0x11,
+            value: b"k",
+            seal: true,
+        }],
+        None,
+    );
     assert!(matches!(r, Err(Error::Locked)));
     assert_eq!(store.count_objects(0), 0);
 }

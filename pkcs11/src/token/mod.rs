@@ -1,0 +1,304 @@
+//! Slots, tokens, sessions and login state, and the safe functions behind the C
+//! entry points (one submodule per chapter of the spec).
+
+pub mod digest;
+pub mod general;
+pub mod login;
+pub mod objects;
+pub mod partition;
+pub mod random;
+pub mod session;
+pub mod slot;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cryptoki_sys::*;
+use ferrohsm_store::{MasterKey, ObjectRecord, PartitionKind, PartitionRecord, StoredValue};
+use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
+
+use crate::error::{Result, err};
+use crate::module::Module;
+use crate::object::table::ObjectTable;
+use crate::object::{Attrs, Lifetime, Object, as_bool, as_ulong};
+use crate::vendor::*;
+
+/// Who is logged in to a token, and the partition master key their PIN unlocked.
+pub struct Login {
+    /// `CKU_SO` or `CKU_USER`.
+    pub user: CK_USER_TYPE,
+    /// The partition master key.
+    pub master: Arc<MasterKey>,
+}
+
+/// A partition's policy, read from its record with the defaults filled in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// `CKA_FERRO_POLICY_ALLOW_EXPORT`.
+    pub allow_export: bool,
+    /// `CKA_FERRO_POLICY_KEY_INVALIDATION`.
+    pub key_invalidation: bool,
+    /// `CKA_FERRO_POLICY_READ_ONLY`.
+    pub read_only: bool,
+    /// `CKA_FERRO_POLICY_MAX_PIN_FAILURES`.
+    pub max_pin_failures: u32,
+    /// `CKA_FERRO_POLICY_MIN_PIN_LEN`.
+    pub min_pin_len: usize,
+}
+
+/// The policy attributes, with their defaults, as kept in the partition record.
+pub const POLICY_ATTRS: &[CK_ATTRIBUTE_TYPE] = &[
+    CKA_FERRO_POLICY_ALLOW_EXPORT,
+    CKA_FERRO_POLICY_KEY_INVALIDATION,
+    CKA_FERRO_POLICY_READ_ONLY,
+    CKA_FERRO_POLICY_MAX_PIN_FAILURES,
+    CKA_FERRO_POLICY_MIN_PIN_LEN,
+];
+
+/// The longest PIN accepted.
+pub const MAX_PIN_LEN: usize = 255;
+
+impl Policy {
+    /// The policy of a partition record.
+    pub fn of(rec: &PartitionRecord) -> Self {
+        let b = |ty, d| rec.policy_value(ty).and_then(as_bool).unwrap_or(d);
+        let u = |ty, d| rec.policy_value(ty).and_then(as_ulong).unwrap_or(d);
+        Self {
+            allow_export: b(CKA_FERRO_POLICY_ALLOW_EXPORT, true),
+            key_invalidation: b(CKA_FERRO_POLICY_KEY_INVALIDATION, false),
+            read_only: b(CKA_FERRO_POLICY_READ_ONLY, false),
+            max_pin_failures: u(CKA_FERRO_POLICY_MAX_PIN_FAILURES, 10).min(u32::MAX as u64) as u32,
+            min_pin_len: u(CKA_FERRO_POLICY_MIN_PIN_LEN, 4) as usize,
+        }
+    }
+
+    /// Checks a new PIN's length.
+    pub fn check_pin(&self, pin: &[u8]) -> Result<()> {
+        if pin.len() < self.min_pin_len || pin.len() > MAX_PIN_LEN {
+            return Err(err(
+                CKR_PIN_LEN_RANGE,
+                format!("PIN must be {} to {MAX_PIN_LEN} bytes", self.min_pin_len),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One slot and its token (a partition).
+pub struct Token {
+    /// The slot id (the partition id; stable).
+    pub slot_id: CK_SLOT_ID,
+    /// The partition id in the store.
+    pub partition: u32,
+    /// Whether this is the admin token.
+    pub admin: bool,
+    /// Everything that changes.
+    pub state: RwLock<TokenState>,
+}
+
+/// A token's mutable state.
+pub struct TokenState {
+    /// The partition record (label, PINs, policy), as last written.
+    pub record: PartitionRecord,
+    /// Who is logged in.
+    pub login: Option<Login>,
+    /// Objects visible in memory.
+    pub objects: ObjectTable,
+    /// Handles given to token objects, kept across logout so they stay stable.
+    pub handles: HashMap<u64, CK_OBJECT_HANDLE>,
+    /// Private token objects not loaded (no user login).
+    pub locked_private: usize,
+    /// Open sessions, and how many of them are read/write.
+    pub sessions: usize,
+    /// Open read/write sessions.
+    pub rw_sessions: usize,
+}
+
+impl TokenState {
+    /// The partition policy.
+    pub fn policy(&self) -> Policy {
+        Policy::of(&self.record)
+    }
+
+    /// Whether the normal user is logged in.
+    pub fn user_logged_in(&self) -> bool {
+        self.login.as_ref().is_some_and(|l| l.user == CKU_USER)
+    }
+
+    /// Whether the SO is logged in.
+    pub fn so_logged_in(&self) -> bool {
+        self.login.as_ref().is_some_and(|l| l.user == CKU_SO)
+    }
+
+    /// The master key, when someone is logged in.
+    pub fn master(&self) -> Option<&Arc<MasterKey>> {
+        self.login.as_ref().map(|l| &l.master)
+    }
+
+    /// Whether a session of this token may see `obj`: private objects only with the
+    /// user logged in (PKCS#11 §4.4).
+    pub fn visible(&self, obj: &Object) -> bool {
+        !obj.private() || self.user_logged_in()
+    }
+
+    /// The handle of token object `oid`, allocating one on first sight.
+    pub fn handle_for(&mut self, module: &Module, oid: u64) -> CK_OBJECT_HANDLE {
+        *self
+            .handles
+            .entry(oid)
+            .or_insert_with(|| module.new_handle())
+    }
+}
+
+impl Token {
+    /// Loads a partition: its record and its public objects.
+    pub fn load(module: &Module, record: PartitionRecord) -> Result<Self> {
+        let admin = record.kind == PartitionKind::Admin;
+        let partition = record.id;
+        let mut state = TokenState {
+            record,
+            login: None,
+            objects: ObjectTable::default(),
+            handles: HashMap::new(),
+            locked_private: 0,
+            sessions: 0,
+            rw_sessions: 0,
+        };
+        load_objects(module, partition, &mut state, None)?;
+        Ok(Self {
+            slot_id: partition as CK_SLOT_ID,
+            partition,
+            admin,
+            state: RwLock::new(state),
+        })
+    }
+
+    /// Locks the state for a change.
+    pub fn write(&self) -> RwLockWriteGuard<'_, TokenState> {
+        self.state.write()
+    }
+}
+
+/// Whether a stored record is a private object (its class is sealed).
+fn record_is_private(rec: &ObjectRecord) -> bool {
+    !rec.attrs
+        .iter()
+        .any(|(t, v)| *t == CKA_CLASS as u64 && matches!(v, StoredValue::Plain(_)))
+}
+
+/// (Re)loads a partition's token objects from the store into `state`: public objects
+/// always, their sealed attributes and the private objects when `master` is given
+/// and (for private objects) the user is logged in.
+pub fn load_objects(
+    module: &Module,
+    partition: u32,
+    state: &mut TokenState,
+    master: Option<(&MasterKey, bool)>,
+) -> Result<()> {
+    let mut locked_private = 0;
+    for item in module.store.objects(partition) {
+        let (oid, rec) = match item {
+            Ok(x) => x,
+            Err(e) => {
+                // One bad record must not take the token down; it stays in the store.
+                log::warn!("partition {partition}: skipping an unreadable object record: {e}");
+                continue;
+            }
+        };
+        let private = record_is_private(&rec);
+        let key = match master {
+            Some((m, with_private)) if with_private || !private => Some(m),
+            _ => None,
+        };
+        if key.is_none() && private {
+            locked_private += 1;
+            continue;
+        }
+        let mut attrs = Attrs::default();
+        let mut locked = false;
+        let mut damaged = false;
+        for (ty, v) in &rec.attrs {
+            match (v, key) {
+                (StoredValue::Plain(b), _) => attrs.set(*ty as CK_ATTRIBUTE_TYPE, b.clone()),
+                (StoredValue::Sealed(b), Some(m)) => {
+                    match module.store.unseal(partition, oid, *ty, b, m) {
+                        Ok(plain) => attrs.set(*ty as CK_ATTRIBUTE_TYPE, plain.to_vec()),
+                        Err(e) => {
+                            log::warn!("partition {partition}: object {oid:#x}: {e}");
+                            damaged = true;
+                        }
+                    }
+                }
+                (StoredValue::Sealed(_), None) => locked = true,
+            }
+        }
+        if damaged {
+            continue;
+        }
+        let handle = state.handle_for(module, oid);
+        state.objects.insert(Arc::new(Object {
+            handle,
+            lifetime: Lifetime::Token(oid),
+            attrs,
+            locked,
+        }));
+    }
+    state.locked_private = locked_private;
+    Ok(())
+}
+
+/// What a session is doing (one operation of each kind at a time).
+#[derive(Default)]
+pub struct Ops {
+    /// `C_FindObjects*`.
+    pub find: Option<objects::Find>,
+    /// `C_Digest*`.
+    pub digest: Option<digest::DigestOp>,
+}
+
+/// One session.
+pub struct Session {
+    /// Its handle.
+    pub handle: CK_SESSION_HANDLE,
+    /// Its token.
+    pub token: Arc<Token>,
+    /// Read/write session.
+    pub rw: bool,
+    /// Operations in progress.
+    pub ops: Mutex<Ops>,
+}
+
+impl Session {
+    /// `CKS_*` for this session.
+    pub fn state(&self, ts: &TokenState) -> CK_STATE {
+        match (ts.login.as_ref().map(|l| l.user), self.rw) {
+            (Some(CKU_SO), _) => CKS_RW_SO_FUNCTIONS,
+            (Some(_), true) => CKS_RW_USER_FUNCTIONS,
+            (Some(_), false) => CKS_RO_USER_FUNCTIONS,
+            (None, true) => CKS_RW_PUBLIC_SESSION,
+            (None, false) => CKS_RO_PUBLIC_SESSION,
+        }
+    }
+}
+
+/// What a function that returns bytes produced, for the length-query protocol
+/// (PKCS#11 §5.2): either the bytes, or only their length (a length query, or a
+/// buffer that is too small: the operation then stays active).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output {
+    /// The caller must provide this many bytes.
+    Len(usize),
+    /// The result.
+    Data(Vec<u8>),
+}
+
+impl Output {
+    /// `Some(Output::Len(len))` when a buffer of `cap` bytes (`None`: a query)
+    /// cannot take `len` bytes.
+    pub fn need(cap: Option<usize>, len: usize) -> Option<Output> {
+        match cap {
+            Some(c) if c >= len => None,
+            _ => Some(Output::Len(len)),
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! Object management (PKCS#11 §5.7): create, copy, destroy, attributes, find.
+
+use std::sync::Arc;
+
+use cryptoki_sys::*;
+use ferrohsm_store::{MasterKey, NewAttr};
+use zeroize::Zeroizing;
+
+use super::{Session, TokenState, partition};
+use crate::error::{Result, err};
+use crate::module::Module;
+use crate::object::attr::{Kind, bool_value, kind};
+use crate::object::build::{self, Ctx, Op, is_secret};
+use crate::object::{Attrs, Lifetime, Object, Template};
+use crate::vendor::CKO_FERRO_PARTITION;
+
+/// A find in progress: the matches, taken when it started.
+pub struct Find {
+    results: Vec<CK_OBJECT_HANDLE>,
+    pos: usize,
+}
+
+/// One attribute as `C_GetAttributeValue` reports it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AttrOut {
+    /// The value (canonical form).
+    Value(Zeroizing<Vec<u8>>),
+    /// Key material that stays inside (`CKR_ATTRIBUTE_SENSITIVE`).
+    Sensitive,
+    /// Not an attribute of this object (`CKR_ATTRIBUTE_TYPE_INVALID`).
+    Invalid,
+}
+
+/// The build context for a session.
+pub fn ctx<'a>(m: &'a Module, st: &TokenState) -> Ctx<'a> {
+    Ctx {
+        provider: m.provider.as_ref(),
+        so: st.so_logged_in(),
+        unique_id: m.unique_id(),
+        now: crate::time::stamp(crate::time::now()),
+    }
+}
+
+/// The object `handle` as this session may see it.
+pub fn object(st: &TokenState, handle: CK_OBJECT_HANDLE) -> Result<Arc<Object>> {
+    match st.objects.get(handle) {
+        Some(o) if st.visible(o) => Ok(o.clone()),
+        _ => Err(err(
+            CKR_OBJECT_HANDLE_INVALID,
+            format!("no object {handle}"),
+        )),
+    }
+}
+
+/// Checks that a session may write an object that is (or becomes) `token` / `private`.
+pub fn check_write(s: &Session, st: &TokenState, token: bool, private: bool) -> Result<()> {
+    if private && !st.user_logged_in() {
+        return Err(err(
+            CKR_USER_NOT_LOGGED_IN,
+            "private objects need the user logged in",
+        ));
+    }
+    if token && !s.rw {
+        return Err(err(
+            CKR_SESSION_READ_ONLY,
+            "token objects need a read/write session",
+        ));
+    }
+    if token && st.policy().read_only {
+        return Err(err(CKR_TOKEN_WRITE_PROTECTED, "the partition is read-only"));
+    }
+    Ok(())
+}
+
+/// Writes a token object's record: every attribute of a private object, and every
+/// secret attribute, sealed.
+pub fn persist(
+    m: &Module,
+    partition: u32,
+    oid: u64,
+    attrs: &Attrs,
+    master: Option<&MasterKey>,
+) -> Result<()> {
+    let private = attrs.bool(CKA_PRIVATE).unwrap_or(true);
+    let shape = crate::object::shape_of(
+        attrs.ulong(CKA_CLASS).unwrap_or(0) as CK_OBJECT_CLASS,
+        |t| attrs.ulong(t),
+    );
+    let list: Vec<NewAttr<'_>> = attrs
+        .iter()
+        .map(|(ty, value)| NewAttr {
+            ty: ty as u64,
+            value,
+            seal: private || is_secret(shape, ty),
+        })
+        .collect();
+    m.store.put_object(partition, oid, &list, master)?;
+    Ok(())
+}
+
+/// Adds a new object made by this session: stores it if it is a token object,
+/// indexes it, and returns its handle.
+pub fn insert_new(
+    m: &Module,
+    s: &Session,
+    st: &mut TokenState,
+    attrs: Attrs,
+) -> Result<CK_OBJECT_HANDLE> {
+    let token = attrs.bool(CKA_TOKEN).unwrap_or(false);
+    let private = attrs.bool(CKA_PRIVATE).unwrap_or(true);
+    check_write(s, st, token, private)?;
+    let (handle, lifetime) = if token {
+        let oid = m.store.new_object_id()?;
+        persist(
+            m,
+            s.token.partition,
+            oid,
+            &attrs,
+            st.master().map(|k| k.as_ref()),
+        )?;
+        (st.handle_for(m, oid), Lifetime::Token(oid))
+    } else {
+        (m.new_handle(), Lifetime::Session(s.handle))
+    };
+    st.objects.insert(Arc::new(Object {
+        handle,
+        lifetime,
+        attrs,
+        locked: false,
+    }));
+    Ok(handle)
+}
+
+/// `C_CreateObject`.
+pub fn create_object(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    template: &Template,
+) -> Result<CK_OBJECT_HANDLE> {
+    let s = m.session(session)?;
+    if template.ulong(CKA_CLASS)? == Some(CKO_FERRO_PARTITION as u64) {
+        return partition::create(m, &s, template);
+    }
+    let mut st = s.token.write();
+    let attrs = build::build(template, None, None, Op::Create, &ctx(m, &st))?;
+    let handle = insert_new(m, &s, &mut st, attrs)?;
+    log::debug!("slot {}: created object {handle}", s.token.slot_id);
+    Ok(handle)
+}
+
+/// `C_CopyObject`.
+pub fn copy_object(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    handle: CK_OBJECT_HANDLE,
+    template: &Template,
+) -> Result<CK_OBJECT_HANDLE> {
+    let s = m.session(session)?;
+    let mut st = s.token.write();
+    let obj = object(&st, handle)?;
+    if matches!(obj.lifetime, Lifetime::Partition(_)) {
+        return Err(err(CKR_ACTION_PROHIBITED, "partitions cannot be copied"));
+    }
+    if obj.locked {
+        return Err(err(
+            CKR_USER_NOT_LOGGED_IN,
+            "the object's key material needs a login",
+        ));
+    }
+    let attrs = build::copy(&obj, template, &ctx(m, &st))?;
+    insert_new(m, &s, &mut st, attrs)
+}
+
+/// `C_DestroyObject`.
+pub fn destroy_object(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    handle: CK_OBJECT_HANDLE,
+) -> Result<()> {
+    let s = m.session(session)?;
+    let obj = object(&s.token.state.read(), handle)?;
+    if let Lifetime::Partition(id) = obj.lifetime {
+        return partition::destroy(m, &s, &obj, id);
+    }
+    let mut st = s.token.write();
+    // Look again under the write lock: another thread may have destroyed it.
+    let obj = object(&st, handle)?;
+    if obj.attrs.bool(CKA_DESTROYABLE) == Some(false) {
+        return Err(err(CKR_ACTION_PROHIBITED, "object is not destroyable"));
+    }
+    if let Lifetime::Token(oid) = obj.lifetime {
+        check_write(&s, &st, true, obj.private())?;
+        m.store.delete_object(s.token.partition, oid)?;
+        st.handles.remove(&oid);
+    }
+    st.objects.remove(handle);
+    Ok(())
+}
+
+/// `C_GetAttributeValue`: one answer per requested type.
+pub fn get_attribute_value(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    handle: CK_OBJECT_HANDLE,
+    types: &[CK_ATTRIBUTE_TYPE],
+) -> Result<Vec<AttrOut>> {
+    let s = m.session(session)?;
+    let obj = object(&s.token.state.read(), handle)?;
+    let shape = obj.shape();
+    Ok(types
+        .iter()
+        .map(|&ty| {
+            let secret = is_secret(shape, ty);
+            match obj.attrs.get(ty) {
+                Some(_) if secret && obj.guards_secrets() => AttrOut::Sensitive,
+                Some(v) => AttrOut::Value(Zeroizing::new(v.to_vec())),
+                // Key material that is sealed and not loaded (no login yet).
+                None if secret && obj.locked => AttrOut::Sensitive,
+                None => AttrOut::Invalid,
+            }
+        })
+        .collect())
+}
+
+/// `C_SetAttributeValue`.
+pub fn set_attribute_value(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    handle: CK_OBJECT_HANDLE,
+    template: &Template,
+) -> Result<()> {
+    let s = m.session(session)?;
+    let obj = object(&s.token.state.read(), handle)?;
+    if let Lifetime::Partition(id) = obj.lifetime {
+        return partition::set(m, &s, &obj, id, template);
+    }
+    let mut st = s.token.write();
+    let obj = object(&st, handle)?;
+    if obj.locked {
+        return Err(err(
+            CKR_USER_NOT_LOGGED_IN,
+            "the object's key material needs a login",
+        ));
+    }
+    check_write(&s, &st, obj.token(), obj.private())?;
+    let attrs = build::set(&obj, template, st.so_logged_in())?;
+    if let Lifetime::Token(oid) = obj.lifetime {
+        persist(
+            m,
+            s.token.partition,
+            oid,
+            &attrs,
+            st.master().map(|k| k.as_ref()),
+        )?;
+    }
+    st.objects.insert(Arc::new(Object {
+        handle,
+        lifetime: obj.lifetime,
+        attrs,
+        locked: false,
+    }));
+    Ok(())
+}
+
+/// `C_GetObjectSize`: the bytes its attributes take (an estimate, as the spec allows).
+pub fn get_object_size(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    handle: CK_OBJECT_HANDLE,
+) -> Result<usize> {
+    let s = m.session(session)?;
+    Ok(object(&s.token.state.read(), handle)?.attrs.size())
+}
+
+/// `C_FindObjectsInit`.
+pub fn find_objects_init(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    template: &Template,
+) -> Result<()> {
+    let s = m.session(session)?;
+    let mut ops = s.ops.lock();
+    if ops.find.is_some() {
+        return Err(err(CKR_OPERATION_ACTIVE, "a find is already active"));
+    }
+    // Booleans compare by truth, not by byte (callers pass any non-zero CK_TRUE).
+    let wanted: Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)> = template
+        .0
+        .iter()
+        .map(|(t, v)| match (kind(*t), v.as_slice()) {
+            (Kind::Bool, [b]) => (*t, bool_value(*b != 0)),
+            _ => (*t, v.clone()),
+        })
+        .collect();
+    let st = s.token.state.read();
+    let results = st.objects.find(
+        &wanted,
+        |o| st.visible(o),
+        |o, ty, v| {
+            // Key material never matches: a find must not become a guessing oracle.
+            o.attrs.get(ty) == Some(v) && !is_secret(o.shape(), ty)
+        },
+    );
+    ops.find = Some(Find { results, pos: 0 });
+    Ok(())
+}
+
+/// `C_FindObjects`.
+pub fn find_objects(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    max: usize,
+) -> Result<Vec<CK_OBJECT_HANDLE>> {
+    let s = m.session(session)?;
+    let mut ops = s.ops.lock();
+    let f = ops
+        .find
+        .as_mut()
+        .ok_or_else(|| err(CKR_OPERATION_NOT_INITIALIZED, "no find active"))?;
+    let end = (f.pos + max).min(f.results.len());
+    let out = f.results[f.pos..end].to_vec();
+    f.pos = end;
+    Ok(out)
+}
+
+/// `C_FindObjectsFinal`.
+pub fn find_objects_final(m: &Module, session: CK_SESSION_HANDLE) -> Result<()> {
+    let s = m.session(session)?;
+    s.ops
+        .lock()
+        .find
+        .take()
+        .ok_or_else(|| err(CKR_OPERATION_NOT_INITIALIZED, "no find active"))?;
+    Ok(())
+}

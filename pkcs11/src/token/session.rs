@@ -1,0 +1,104 @@
+//! Session management (PKCS#11 §5.6).
+
+use std::sync::Arc;
+
+use cryptoki_sys::*;
+
+use super::{Ops, Session, Token};
+use crate::error::{Result, err};
+use crate::module::Module;
+
+/// `C_OpenSession`.
+pub fn open_session(m: &Module, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
+    if flags & CKF_SERIAL_SESSION == 0 {
+        return Err(err(
+            CKR_SESSION_PARALLEL_NOT_SUPPORTED,
+            "CKF_SERIAL_SESSION must be set",
+        ));
+    }
+    let token = m.token(slot)?;
+    let rw = flags & CKF_RW_SESSION != 0;
+    let mut st = token.write();
+    if !st.record.initialized {
+        return Err(err(
+            CKR_TOKEN_NOT_RECOGNIZED,
+            "the token is not initialised",
+        ));
+    }
+    if !rw && st.so_logged_in() {
+        return Err(err(
+            CKR_SESSION_READ_WRITE_SO_EXISTS,
+            "the SO is logged in: only R/W sessions",
+        ));
+    }
+    st.sessions += 1;
+    if rw {
+        st.rw_sessions += 1;
+    }
+    drop(st);
+    let tok = token.clone();
+    Ok(m.add_session(|handle| Session {
+        handle,
+        token: tok,
+        rw,
+        ops: parking_lot::Mutex::new(Ops::default()),
+    }))
+}
+
+/// Ends a session that was already unregistered: destroys its session objects, and
+/// logs the token out when it was the last one (§5.6: "when the last session is
+/// closed, the user is logged out").
+fn end(token: &Arc<Token>, session: &Session) {
+    let mut st = token.write();
+    for h in st.objects.owned_by(session.handle) {
+        st.objects.remove(h);
+    }
+    st.sessions = st.sessions.saturating_sub(1);
+    if session.rw {
+        st.rw_sessions = st.rw_sessions.saturating_sub(1);
+    }
+    if st.sessions == 0 && st.login.is_some() {
+        super::login::drop_login(&mut st);
+    }
+}
+
+/// `C_CloseSession`.
+pub fn close_session(m: &Module, handle: CK_SESSION_HANDLE) -> Result<()> {
+    let session = m.take_session(handle)?;
+    end(&session.token, &session);
+    Ok(())
+}
+
+/// `C_CloseAllSessions`.
+pub fn close_all_sessions(m: &Module, slot: CK_SLOT_ID) -> Result<()> {
+    m.token(slot)?;
+    for s in m.take_sessions_of(slot) {
+        end(&s.token, &s);
+    }
+    Ok(())
+}
+
+/// `C_GetSessionInfo`.
+pub fn get_session_info(m: &Module, handle: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
+    let s = m.session(handle)?;
+    let st = s.token.state.read();
+    Ok(CK_SESSION_INFO {
+        slotID: s.token.slot_id,
+        state: s.state(&st),
+        flags: CKF_SERIAL_SESSION | if s.rw { CKF_RW_SESSION } else { 0 },
+        ulDeviceError: 0,
+    })
+}
+
+/// `C_SessionCancel` (3.0): ends the operations named by `flags`.
+pub fn session_cancel(m: &Module, handle: CK_SESSION_HANDLE, flags: CK_FLAGS) -> Result<()> {
+    let s = m.session(handle)?;
+    let mut ops = s.ops.lock();
+    if flags & CKF_FIND_OBJECTS != 0 {
+        ops.find = None;
+    }
+    if flags & CKF_DIGEST != 0 {
+        ops.digest = None;
+    }
+    Ok(())
+}
