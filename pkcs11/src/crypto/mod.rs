@@ -40,7 +40,7 @@ pub enum HashAlg {
 
 impl HashAlg {
     /// Output length in bytes.
-    pub const fn len(self) -> usize {
+    pub const fn output_len(self) -> usize {
         match self {
             HashAlg::Sha1 => 20,
             HashAlg::Sha224 => 28,
@@ -152,7 +152,7 @@ mod tests {
                     .map(|b| format!("{b:02x}"))
                     .collect();
                 assert_eq!(got, hex, "{name} {alg:?}");
-                assert_eq!(got.len() / 2, alg.len());
+                assert_eq!(got.len() / 2, alg.output_len());
             }
         }
     }

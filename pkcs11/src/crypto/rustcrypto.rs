@@ -97,7 +97,7 @@ impl Provider for RustCrypto {
                 c.encrypt_block(block.try_into().expect("16-byte chunk"));
             }
         }
-        if data.len() % 16 != 0 {
+        if !data.len().is_multiple_of(16) {
             return Err(err(CKR_DATA_LEN_RANGE, "AES-ECB takes whole blocks"));
         }
         match key.len() {

@@ -241,7 +241,7 @@ unsafe fn attribute_in(
                 return Err(bad("nests templates too deeply"));
             }
             let n = len as usize / size_of::<CK_ATTRIBUTE>();
-            if len as usize % size_of::<CK_ATTRIBUTE>() != 0 {
+            if !(len as usize).is_multiple_of(size_of::<CK_ATTRIBUTE>()) {
                 return Err(bad("must be an array of CK_ATTRIBUTE"));
             }
             // SAFETY: `p` points to `len` bytes, i.e. `n` attributes.

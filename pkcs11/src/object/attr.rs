@@ -121,7 +121,7 @@ pub fn check_value(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Result<()> {
     let ok = match kind(ty) {
         Kind::Bool => v.len() == 1,
         Kind::Ulong => v.len() == 8,
-        Kind::MechList => v.len() % 8 == 0,
+        Kind::MechList => v.len().is_multiple_of(8),
         Kind::Date => v.is_empty() || (v.len() == 8 && v.iter().all(u8::is_ascii_digit)),
         Kind::Template => Template::decode(v).is_ok(),
         Kind::Bytes => true,

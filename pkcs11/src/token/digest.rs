@@ -68,7 +68,7 @@ pub fn digest(
                 "C_Digest cannot finish a multi-part digest",
             ));
         }
-        if let Some(out) = Output::need(cap, op.alg.len()) {
+        if let Some(out) = Output::need(cap, op.alg.output_len()) {
             return Ok(out);
         }
         let mut op = slot.take().expect("checked by with_op");
@@ -116,7 +116,7 @@ pub fn digest_key(m: &Module, session: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE)
 pub fn digest_final(m: &Module, session: CK_SESSION_HANDLE, cap: Option<usize>) -> Result<Output> {
     let s = m.session(session)?;
     with_op(&s, |slot| {
-        let len = slot.as_ref().expect("checked by with_op").alg.len();
+        let len = slot.as_ref().expect("checked by with_op").alg.output_len();
         if let Some(out) = Output::need(cap, len) {
             return Ok(out);
         }
