@@ -105,7 +105,7 @@ impl From<ferrohsm_store::Error> for Error {
     fn from(e: ferrohsm_store::Error) -> Self {
         use ferrohsm_store::Error as S;
         let rv = match &e {
-            S::InUse { .. } | S::Config(_) => CKR_FUNCTION_FAILED,
+            S::InUse { .. } | S::Config(_) | S::KeyFile(_) => CKR_FUNCTION_FAILED,
             S::Io { .. } | S::Db(_) if e.is_out_of_space() => CKR_DEVICE_MEMORY,
             S::Io { .. } | S::Db(_) | S::Corrupt(_) => CKR_DEVICE_ERROR,
             // A partition vanished under us: it was deleted.

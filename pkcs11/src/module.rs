@@ -43,17 +43,9 @@ static FORKED: AtomicBool = AtomicBool::new(false);
 /// The initialised module.
 pub fn get() -> Result<Arc<Module>> {
     if FORKED.load(Ordering::Relaxed) {
-        return Err(err(
-            CKR_CRYPTOKI_NOT_INITIALIZED,
-            "this process was forked: call C_Initialize again",
-        ));
+        return Err(err(CKR_CRYPTOKI_NOT_INITIALIZED, "this process was forked: call C_Initialize again"));
     }
-    MODULE.read().clone().ok_or_else(|| {
-        err(
-            CKR_CRYPTOKI_NOT_INITIALIZED,
-            "C_Initialize has not been called",
-        )
-    })
+    MODULE.read().clone().ok_or_else(|| err(CKR_CRYPTOKI_NOT_INITIALIZED, "C_Initialize has not been called"))
 }
 
 /// Called in the child after `fork()`.
@@ -78,26 +70,15 @@ pub fn abandon_inherited() -> Option<std::path::PathBuf> {
 pub fn initialize() -> Result<()> {
     let mut slot = MODULE.write();
     if slot.is_some() {
-        return Err(err(
-            CKR_CRYPTOKI_ALREADY_INITIALIZED,
-            "C_Initialize was already called",
-        ));
+        return Err(err(CKR_CRYPTOKI_ALREADY_INITIALIZED, "C_Initialize was already called"));
     }
     let settings = ferrohsm_store::config::resolve()?;
     crate::logging::init(settings.config.log.as_deref());
-    let provider_name = std::env::var("FERROHSM_PROVIDER")
-        .ok()
-        .or(settings.config.provider.clone());
+    let provider_name = std::env::var("FERROHSM_PROVIDER").ok().or(settings.config.provider.clone());
     let provider = crypto::select(provider_name.as_deref())?;
     let kdf = KdfParams {
-        m_kib: settings
-            .config
-            .pin_kdf_memory_kib
-            .unwrap_or(KdfParams::DEFAULT.m_kib),
-        t: settings
-            .config
-            .pin_kdf_passes
-            .unwrap_or(KdfParams::DEFAULT.t),
+        m_kib: settings.config.pin_kdf_memory_kib.unwrap_or(KdfParams::DEFAULT.m_kib),
+        t: settings.config.pin_kdf_passes.unwrap_or(KdfParams::DEFAULT.t),
         p: KdfParams::DEFAULT.p,
     };
     let store = Store::open(&settings.store, provider.clone(), kdf)?;
@@ -118,21 +99,14 @@ pub fn initialize() -> Result<()> {
     }
     *module.slots.write() = tokens;
     crate::token::partition::refresh_all(&module);
-    log::info!(
-        "initialised: store {}, provider {}",
-        module.store.path().display(),
-        module.provider.name()
-    );
+    log::info!("initialised: store {}, provider {}", module.store.path().display(), module.provider.name());
     *slot = Some(Arc::new(module));
     Ok(())
 }
 
 /// `C_Finalize`'s work: waits briefly for calls in flight, then closes the store.
 pub fn finalize() -> Result<()> {
-    let module = MODULE
-        .write()
-        .take()
-        .ok_or_else(|| err(CKR_CRYPTOKI_NOT_INITIALIZED, "not initialised"))?;
+    let module = MODULE.write().take().ok_or_else(|| err(CKR_CRYPTOKI_NOT_INITIALIZED, "not initialised"))?;
     // Other threads may still be inside a call holding a reference; the store must
     // be closed (and its lock released) before C_Finalize returns.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -192,10 +166,7 @@ impl Module {
     }
 
     /// Registers a new session.
-    pub fn add_session(
-        &self,
-        make: impl FnOnce(CK_SESSION_HANDLE) -> Session,
-    ) -> CK_SESSION_HANDLE {
+    pub fn add_session(&self, make: impl FnOnce(CK_SESSION_HANDLE) -> Session) -> CK_SESSION_HANDLE {
         let handle = self.next_session.fetch_add(1, Ordering::Relaxed) as CK_SESSION_HANDLE;
         self.sessions.write().insert(handle, Arc::new(make(handle)));
         handle
@@ -212,22 +183,13 @@ impl Module {
     /// Unregisters every session of a slot.
     pub fn take_sessions_of(&self, slot: CK_SLOT_ID) -> Vec<Arc<Session>> {
         let mut sessions = self.sessions.write();
-        let handles: Vec<_> = sessions
-            .values()
-            .filter(|s| s.token.slot_id == slot)
-            .map(|s| s.handle)
-            .collect();
+        let handles: Vec<_> = sessions.values().filter(|s| s.token.slot_id == slot).map(|s| s.handle).collect();
         handles.iter().filter_map(|h| sessions.remove(h)).collect()
     }
 
     /// The sessions of a slot.
     pub fn sessions_of(&self, slot: CK_SLOT_ID) -> Vec<Arc<Session>> {
-        self.sessions
-            .read()
-            .values()
-            .filter(|s| s.token.slot_id == slot)
-            .cloned()
-            .collect()
+        self.sessions.read().values().filter(|s| s.token.slot_id == slot).cloned().collect()
     }
 
     /// A fresh `CKA_UNIQUE_ID`: 128 random bits in hex.

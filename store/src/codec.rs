@@ -86,10 +86,7 @@ impl<'a> Reader<'a> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
-            _ => Err(Error::Corrupt(format!(
-                "{} record has a bad flag",
-                self.what
-            ))),
+            _ => Err(Error::Corrupt(format!("{} record has a bad flag", self.what))),
         }
     }
     /// Fails unless every byte was consumed: trailing bytes mean a format mismatch.
@@ -97,10 +94,7 @@ impl<'a> Reader<'a> {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(Error::Corrupt(format!(
-                "{} record has trailing bytes",
-                self.what
-            )))
+            Err(Error::Corrupt(format!("{} record has trailing bytes", self.what)))
         }
     }
 }

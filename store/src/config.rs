@@ -39,9 +39,7 @@ pub struct Settings {
 }
 
 fn home() -> Option<PathBuf> {
-    env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
+    env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
 
 fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
@@ -76,16 +74,12 @@ pub fn resolve() -> Result<Settings, Error> {
             .map(|d| d.join("ferrohsm"))
             .ok_or_else(|| Error::Config("no store location: set FERROHSM_STORE or HOME".into()))?
     };
-    Ok(Settings {
-        config,
-        config_path,
-        store,
-    })
+    Ok(Settings { config, config_path, store })
 }
 
 fn read_config(path: &Path) -> Result<Config, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
 }
 

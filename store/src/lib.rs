@@ -17,6 +17,7 @@
 
 mod codec;
 pub mod config;
+mod keyfile;
 mod records;
 pub mod seal;
 
@@ -31,9 +32,7 @@ use sled::Transactional;
 use sled::transaction::TransactionError;
 use zeroize::Zeroizing;
 
-pub use records::{
-    DeviceRecord, ObjectRecord, PartitionKind, PartitionRecord, PinRecord, Role, StoredValue,
-};
+pub use records::{DeviceRecord, ObjectRecord, PartitionKind, PartitionRecord, PinRecord, Role, StoredValue};
 pub use seal::{AeadKey, Cipher, KdfParams, MasterKey};
 
 /// The fixed id of the admin token's partition. User partitions count up from 0.
@@ -77,6 +76,8 @@ pub enum Error {
     PinNotSet,
     /// A sealed value was asked for without the master key.
     Locked,
+    /// The device key file is missing, unreadable or readable by others.
+    KeyFile(String),
 }
 
 impl fmt::Display for Error {
@@ -94,15 +95,12 @@ impl fmt::Display for Error {
             Error::Config(m) => write!(f, "configuration: {m}"),
             Error::NotFound => f.write_str("no such record"),
             Error::PinIncorrect { failures, locked } => {
-                write!(
-                    f,
-                    "PIN incorrect ({failures} failures{})",
-                    if *locked { ", now locked" } else { "" }
-                )
+                write!(f, "PIN incorrect ({failures} failures{})", if *locked { ", now locked" } else { "" })
             }
             Error::PinLocked => f.write_str("PIN locked"),
             Error::PinNotSet => f.write_str("PIN not set"),
             Error::Locked => f.write_str("sealed value needs the master key"),
+            Error::KeyFile(m) => write!(f, "device key file: {m}"),
         }
     }
 }
@@ -139,23 +137,33 @@ impl From<TransactionError<Error>> for Error {
 /// A result with the store's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// One attribute to write, and whether it must be sealed.
+/// How an attribute is kept at rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seal {
+    /// In the clear: public attributes of public objects.
+    None,
+    /// Under the partition master key, which a PIN unlocks: everything of a
+    /// private object.
+    Partition,
+    /// Under the device key (the key file): key material of public objects, which
+    /// PKCS#11 lets anyone use without a login.
+    Device,
+}
+
+/// One attribute to write, and how to keep it.
 #[derive(Clone, Copy, Debug)]
 pub struct NewAttr<'a> {
     /// Attribute type (opaque to the store).
     pub ty: u64,
     /// The value.
     pub value: &'a [u8],
-    /// Seal it under the partition master key.
-    pub seal: bool,
+    /// How it is sealed.
+    pub seal: Seal,
 }
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// An open store.
@@ -167,15 +175,15 @@ pub struct Store {
     objects: sled::Tree,
     cipher: Arc<dyn Cipher>,
     kdf: KdfParams,
+    /// The device key, from the key file.
+    device_key: MasterKey,
     /// Serialises read-modify-write of partition records (PIN counters, policy).
     rmw: Mutex<()>,
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -196,31 +204,35 @@ fn object_id_of(key: &[u8]) -> Result<u64> {
 
 impl Store {
     /// Opens the store at `path`, creating it (mode 0700) with a fresh device, one
-    /// uninitialised user partition and the admin token if it does not exist yet.
+    /// uninitialised user partition, the admin token and the device key file (mode
+    /// 0600) if it does not exist yet.
     pub fn open(path: &Path, cipher: Arc<dyn Cipher>, kdf: KdfParams) -> Result<Self> {
         create_private_dir(path)?;
+        let fresh = !path.join("db").exists();
         let db = sled::Config::new()
             .path(path.join("db"))
             // We flush after every mutation ourselves; no background flusher thread.
             .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(ref io) if is_lock_error(io) => Error::InUse {
-                    path: path.to_path_buf(),
-                },
+                sled::Error::Io(ref io) if is_lock_error(io) => Error::InUse { path: path.to_path_buf() },
                 e => Error::Db(e),
             })?;
+        let meta = db.open_tree("meta")?;
+        let fresh = fresh || meta.get("device")?.is_none();
+        let device_key = keyfile::load_or_create(&path.join(keyfile::NAME), fresh, cipher.as_ref())?;
         let store = Self {
             path: path.to_path_buf(),
-            meta: db.open_tree("meta")?,
+            meta,
             partitions: db.open_tree("partitions")?,
             objects: db.open_tree("objects")?,
             db,
             cipher,
             kdf,
+            device_key,
             rmw: Mutex::new(()),
         };
-        if store.meta.get("device")?.is_none() {
+        if fresh {
             store.create_device()?;
         }
         store.device()?;
@@ -231,14 +243,9 @@ impl Store {
         let created = now();
         let mut serial = [0u8; 8];
         self.cipher.fill_random(&mut serial);
-        let device = DeviceRecord {
-            serial,
-            created,
-            next_partition: 1,
-        };
+        let device = DeviceRecord { serial, created, next_partition: 1 };
         let first = self.new_partition_record(0, PartitionKind::User, b"", Vec::new());
-        let admin =
-            self.new_partition_record(ADMIN_PARTITION, PartitionKind::Admin, b"", Vec::new());
+        let admin = self.new_partition_record(ADMIN_PARTITION, PartitionKind::Admin, b"", Vec::new());
         (&self.meta, &self.partitions).transaction(|(m, p)| {
             m.insert("device", device.encode())?;
             p.insert(&first.id.to_be_bytes(), first.encode())?;
@@ -284,37 +291,23 @@ impl Store {
 
     /// The device record.
     pub fn device(&self) -> Result<DeviceRecord> {
-        let b = self
-            .meta
-            .get("device")?
-            .ok_or_else(|| Error::Corrupt("no device record".into()))?;
+        let b = self.meta.get("device")?.ok_or_else(|| Error::Corrupt("no device record".into()))?;
         DeviceRecord::decode(&b)
     }
 
     /// All partitions, ordered by id (user partitions in creation order, then the admin token).
     pub fn partitions(&self) -> Result<Vec<PartitionRecord>> {
-        self.partitions
-            .iter()
-            .values()
-            .map(|v| PartitionRecord::decode(&v?))
-            .collect()
+        self.partitions.iter().values().map(|v| PartitionRecord::decode(&v?)).collect()
     }
 
     /// One partition.
     pub fn partition(&self, id: u32) -> Result<PartitionRecord> {
-        let b = self
-            .partitions
-            .get(id.to_be_bytes())?
-            .ok_or(Error::NotFound)?;
+        let b = self.partitions.get(id.to_be_bytes())?.ok_or(Error::NotFound)?;
         PartitionRecord::decode(&b)
     }
 
     /// Adds a user partition (uninitialised) and returns it.
-    pub fn create_partition(
-        &self,
-        label: &[u8],
-        policy: Vec<(u64, Vec<u8>)>,
-    ) -> Result<PartitionRecord> {
+    pub fn create_partition(&self, label: &[u8], policy: Vec<(u64, Vec<u8>)>) -> Result<PartitionRecord> {
         let _g = self.rmw.lock();
         let mut device = self.device()?;
         let id = device.next_partition;
@@ -365,12 +358,7 @@ impl Store {
     /// makes a new master key, sets the SO PIN and label, and clears the user PIN.
     ///
     /// Re-initialising needs the current SO PIN; the caller checks it with [`Store::login`].
-    pub fn init_token(
-        &self,
-        id: u32,
-        so_pin: &[u8],
-        label: &[u8],
-    ) -> Result<(PartitionRecord, MasterKey)> {
+    pub fn init_token(&self, id: u32, so_pin: &[u8], label: &[u8]) -> Result<(PartitionRecord, MasterKey)> {
         let master = MasterKey::generate(self.cipher.as_ref());
         // The KDF runs outside the lock: it is the slow part.
         let so = self.wrap_master(id, Role::So, so_pin, &master)?;
@@ -395,30 +383,14 @@ impl Store {
         Ok((rec, master))
     }
 
-    fn wrap_master(
-        &self,
-        id: u32,
-        role: Role,
-        pin: &[u8],
-        master: &MasterKey,
-    ) -> Result<PinRecord> {
+    fn wrap_master(&self, id: u32, role: Role, pin: &[u8], master: &MasterKey) -> Result<PinRecord> {
         let mut salt = [0u8; 16];
         self.cipher.fill_random(&mut salt);
         let pin_key = seal::derive_pin_key(pin, &salt, self.kdf)?;
         let wrapping = self.cipher.key(&pin_key);
-        let wrapped = seal::seal(
-            self.cipher.as_ref(),
-            wrapping.as_ref(),
-            &seal::pin_aad(id, role.byte()),
-            master.raw(),
-        );
-        Ok(PinRecord {
-            kdf: self.kdf,
-            salt,
-            wrapped,
-            failures: 0,
-            locked: false,
-        })
+        let wrapped =
+            seal::seal(self.cipher.as_ref(), wrapping.as_ref(), &seal::pin_aad(id, role.byte()), master.raw());
+        Ok(PinRecord { kdf: self.kdf, salt, wrapped, failures: 0, locked: false })
     }
 
     /// Checks a PIN and returns the partition master key.
@@ -433,11 +405,7 @@ impl Store {
         }
         let pin_key = seal::derive_pin_key(pin, &pin_rec.salt, pin_rec.kdf)?;
         let wrapping = self.cipher.key(&pin_key);
-        let opened = seal::open(
-            wrapping.as_ref(),
-            &seal::pin_aad(id, role.byte()),
-            &pin_rec.wrapped,
-        );
+        let opened = seal::open(wrapping.as_ref(), &seal::pin_aad(id, role.byte()), &pin_rec.wrapped);
         let _g = self.rmw.lock();
         // Re-read under the lock so concurrent failures all count.
         let mut rec = self.partition(id)?;
@@ -461,10 +429,7 @@ impl Store {
             _ => {
                 current.failures = current.failures.saturating_add(1);
                 current.locked = current.failures >= max_failures;
-                let err = Error::PinIncorrect {
-                    failures: current.failures,
-                    locked: current.locked,
-                };
+                let err = Error::PinIncorrect { failures: current.failures, locked: current.locked };
                 self.partitions.insert(id.to_be_bytes(), rec.encode())?;
                 self.flush()?;
                 Err(err)
@@ -473,13 +438,7 @@ impl Store {
     }
 
     /// Sets the PIN of `role` (wrapping `master` under it), clearing its counter and lock.
-    pub fn set_pin(
-        &self,
-        id: u32,
-        role: Role,
-        pin: &[u8],
-        master: &MasterKey,
-    ) -> Result<PartitionRecord> {
+    pub fn set_pin(&self, id: u32, role: Role, pin: &[u8], master: &MasterKey) -> Result<PartitionRecord> {
         let new = self.wrap_master(id, role, pin, master)?;
         self.update_partition(id, |rec| {
             *rec.pin_mut(role) = Some(new);
@@ -492,8 +451,8 @@ impl Store {
         Ok(self.db.generate_id()?)
     }
 
-    /// Writes (creates or replaces) an object. Attributes marked `seal` are encrypted
-    /// under `master`, which must then be given.
+    /// Writes (creates or replaces) an object. Attributes sealed by
+    /// [`Seal::Partition`] are encrypted under `master`, which must then be given.
     pub fn put_object(
         &self,
         partition: u32,
@@ -502,8 +461,7 @@ impl Store {
         master: Option<&MasterKey>,
     ) -> Result<()> {
         let rec = self.seal_record(partition, object, attrs, master)?;
-        self.objects
-            .insert(object_key(partition, object), rec.encode())?;
+        self.objects.insert(object_key(partition, object), rec.encode())?;
         self.flush()
     }
 
@@ -516,12 +474,16 @@ impl Store {
     ) -> Result<ObjectRecord> {
         let mut out = Vec::with_capacity(attrs.len());
         for a in attrs {
-            let v = if a.seal {
-                let key = master.ok_or(Error::Locked)?;
-                let aad = seal::attr_aad(partition, object, a.ty);
-                StoredValue::Sealed(seal::seal(self.cipher.as_ref(), key.aead(), &aad, a.value))
-            } else {
-                StoredValue::Plain(a.value.to_vec())
+            let aad = seal::attr_aad(partition, object, a.ty);
+            let v = match a.seal {
+                Seal::None => StoredValue::Plain(a.value.to_vec()),
+                Seal::Partition => {
+                    let key = master.ok_or(Error::Locked)?;
+                    StoredValue::Sealed(seal::seal(self.cipher.as_ref(), key.aead(), &aad, a.value))
+                }
+                Seal::Device => {
+                    StoredValue::DeviceSealed(seal::seal(self.cipher.as_ref(), self.device_key.aead(), &aad, a.value))
+                }
             };
             out.push((a.ty, v));
         }
@@ -537,10 +499,7 @@ impl Store {
     /// Every object record of a partition, in id (creation) order. A record that
     /// fails to decode is returned as an error in its place, so the caller can skip
     /// it and go on.
-    pub fn objects(
-        &self,
-        partition: u32,
-    ) -> impl Iterator<Item = Result<(u64, ObjectRecord)>> + '_ {
+    pub fn objects(&self, partition: u32) -> impl Iterator<Item = Result<(u64, ObjectRecord)>> + '_ {
         self.objects.scan_prefix(partition.to_be_bytes()).map(|kv| {
             let (k, v) = kv?;
             Ok((object_id_of(&k)?, ObjectRecord::decode(&v)?))
@@ -549,39 +508,31 @@ impl Store {
 
     /// The number of objects in a partition (public and private).
     pub fn count_objects(&self, partition: u32) -> usize {
-        self.objects
-            .scan_prefix(partition.to_be_bytes())
-            .keys()
-            .count()
+        self.objects.scan_prefix(partition.to_be_bytes()).keys().count()
     }
 
     fn object_keys(&self, partition: u32) -> Result<Vec<sled::IVec>> {
-        Ok(self
-            .objects
-            .scan_prefix(partition.to_be_bytes())
-            .keys()
-            .collect::<Result<_, _>>()?)
+        Ok(self.objects.scan_prefix(partition.to_be_bytes()).keys().collect::<Result<_, _>>()?)
     }
 
-    /// Decrypts one sealed attribute value of an object.
+    /// The value of one stored attribute, decrypted if it is sealed. Values sealed
+    /// under the partition master key need `master`.
     pub fn unseal(
         &self,
         partition: u32,
         object: u64,
         ty: u64,
-        sealed: &[u8],
-        master: &MasterKey,
+        value: &StoredValue,
+        master: Option<&MasterKey>,
     ) -> Result<Zeroizing<Vec<u8>>> {
-        seal::open(
-            master.aead(),
-            &seal::attr_aad(partition, object, ty),
-            sealed,
-        )
-        .ok_or_else(|| {
-            Error::Corrupt(format!(
-                "object {object:#x} attribute {ty:#x} fails authentication"
-            ))
-        })
+        let aad = seal::attr_aad(partition, object, ty);
+        let (key, sealed) = match value {
+            StoredValue::Plain(v) => return Ok(Zeroizing::new(v.clone())),
+            StoredValue::Sealed(v) => (master.ok_or(Error::Locked)?, v),
+            StoredValue::DeviceSealed(v) => (&self.device_key, v),
+        };
+        seal::open(key.aead(), &aad, sealed)
+            .ok_or_else(|| Error::Corrupt(format!("object {object:#x} attribute {ty:#x} fails authentication")))
     }
 }
 
@@ -600,8 +551,5 @@ fn create_private_dir(path: &Path) -> Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(path)
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }

@@ -31,21 +31,14 @@ pub struct DeviceRecord {
 impl DeviceRecord {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        w.u8(V1)
-            .fixed(&self.serial)
-            .u64(self.created)
-            .u32(self.next_partition);
+        w.u8(V1).fixed(&self.serial).u64(self.created).u32(self.next_partition);
         w.finish()
     }
 
     pub(crate) fn decode(b: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::new(b, "device");
         check_version(r.u8()?, "device")?;
-        let rec = Self {
-            serial: r.fixed()?,
-            created: r.u64()?,
-            next_partition: r.u32()?,
-        };
+        let rec = Self { serial: r.fixed()?, created: r.u64()?, next_partition: r.u32()? };
         r.end()?;
         Ok(rec)
     }
@@ -99,19 +92,12 @@ pub struct PinRecord {
 impl PinRecord {
     fn encode(&self, w: &mut Writer) {
         w.u32(self.kdf.m_kib).u32(self.kdf.t).u32(self.kdf.p);
-        w.fixed(&self.salt)
-            .bytes(&self.wrapped)
-            .u32(self.failures)
-            .u8(self.locked as u8);
+        w.fixed(&self.salt).bytes(&self.wrapped).u32(self.failures).u8(self.locked as u8);
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, Error> {
         Ok(Self {
-            kdf: KdfParams {
-                m_kib: r.u32()?,
-                t: r.u32()?,
-                p: r.u32()?,
-            },
+            kdf: KdfParams { m_kib: r.u32()?, t: r.u32()?, p: r.u32()? },
             salt: r.fixed()?,
             wrapped: r.bytes()?.to_vec(),
             failures: r.u32()?,
@@ -154,10 +140,7 @@ pub struct PartitionRecord {
 impl PartitionRecord {
     /// The policy value of `ty`, if set.
     pub fn policy_value(&self, ty: u64) -> Option<&[u8]> {
-        self.policy
-            .iter()
-            .find(|(t, _)| *t == ty)
-            .map(|(_, v)| v.as_slice())
+        self.policy.iter().find(|(t, _)| *t == ty).map(|(_, v)| v.as_slice())
     }
 
     /// Sets (or replaces) one policy value.
@@ -190,10 +173,7 @@ impl PartitionRecord {
             PartitionKind::User => 0,
             PartitionKind::Admin => 1,
         });
-        w.fixed(&self.serial)
-            .u64(self.created)
-            .bytes(&self.label)
-            .u8(self.initialized as u8);
+        w.fixed(&self.serial).u64(self.created).bytes(&self.label).u8(self.initialized as u8);
         for pin in [&self.so, &self.user] {
             match pin {
                 None => {
@@ -222,9 +202,7 @@ impl PartitionRecord {
             0 => PartitionKind::User,
             1 => PartitionKind::Admin,
             k => {
-                return Err(Error::Corrupt(format!(
-                    "partition {id} has unknown kind {k}"
-                )));
+                return Err(Error::Corrupt(format!("partition {id} has unknown kind {k}")));
             }
         };
         let serial = r.fixed()?;
@@ -246,19 +224,7 @@ impl PartitionRecord {
         }
         let last_login = r.u64()?;
         r.end()?;
-        Ok(Self {
-            id,
-            kind,
-            serial,
-            created,
-            label,
-            initialized,
-            so,
-            user,
-            flags,
-            policy,
-            last_login,
-        })
+        Ok(Self { id, kind, serial, created, label, initialized, so, user, flags, policy, last_login })
     }
 }
 
@@ -269,11 +235,14 @@ pub enum StoredValue {
     Plain(Vec<u8>),
     /// `nonce || AES-256-GCM(value) || tag` under the partition master key.
     Sealed(Vec<u8>),
+    /// `nonce || AES-256-GCM(value) || tag` under the device key.
+    DeviceSealed(Vec<u8>),
 }
 
 /// One object: its attributes, some of them sealed.
 ///
-/// Layout: `version u8 | count u32 | count x (type u64 | tag u8 (0 plain, 1 sealed) | bytes)`.
+/// Layout: `version u8 | count u32 | count x (type u64 | tag u8 | bytes)`, tag 0 plain,
+/// 1 sealed under the partition master key, 2 sealed under the device key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectRecord {
     /// The attributes in the order the caller gave them.
@@ -281,11 +250,10 @@ pub struct ObjectRecord {
 }
 
 impl ObjectRecord {
-    /// Whether any attribute is sealed, i.e. reading the object needs the master key.
+    /// Whether any attribute is sealed under the master key, i.e. reading the
+    /// object needs a login.
     pub fn has_sealed(&self) -> bool {
-        self.attrs
-            .iter()
-            .any(|(_, v)| matches!(v, StoredValue::Sealed(_)))
+        self.attrs.iter().any(|(_, v)| matches!(v, StoredValue::Sealed(_)))
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -296,6 +264,7 @@ impl ObjectRecord {
             match v {
                 StoredValue::Plain(b) => w.u8(0).bytes(b),
                 StoredValue::Sealed(b) => w.u8(1).bytes(b),
+                StoredValue::DeviceSealed(b) => w.u8(2).bytes(b),
             };
         }
         w.finish()
@@ -311,10 +280,9 @@ impl ObjectRecord {
             let v = match r.u8()? {
                 0 => StoredValue::Plain(r.bytes()?.to_vec()),
                 1 => StoredValue::Sealed(r.bytes()?.to_vec()),
+                2 => StoredValue::DeviceSealed(r.bytes()?.to_vec()),
                 k => {
-                    return Err(Error::Corrupt(format!(
-                        "object attribute has unknown tag {k}"
-                    )));
+                    return Err(Error::Corrupt(format!("object attribute has unknown tag {k}")));
                 }
             };
             attrs.push((t, v));
@@ -325,13 +293,7 @@ impl ObjectRecord {
 }
 
 fn check_version(v: u8, what: &'static str) -> Result<(), Error> {
-    if v == V1 {
-        Ok(())
-    } else {
-        Err(Error::Corrupt(format!(
-            "{what} record has version {v}, this build reads {V1}"
-        )))
-    }
+    if v == V1 { Ok(()) } else { Err(Error::Corrupt(format!("{what} record has version {v}, this build reads {V1}"))) }
 }
 
 #[cfg(test)]
@@ -362,10 +324,7 @@ mod tests {
         let bytes = rec.encode();
         assert_eq!(PartitionRecord::decode(&bytes).unwrap(), rec);
         for cut in 0..bytes.len() {
-            assert!(
-                PartitionRecord::decode(&bytes[..cut]).is_err(),
-                "cut at {cut} decoded"
-            );
+            assert!(PartitionRecord::decode(&bytes[..cut]).is_err(), "cut at {cut} decoded");
         }
         let mut longer = bytes.clone();
         longer.push(0);
@@ -374,12 +333,8 @@ mod tests {
 
     #[test]
     fn object_round_trips() {
-        let rec = ObjectRecord {
-            attrs: vec![
-                (0, StoredValue::Plain(vec![1])),
-                (0x11, StoredValue::Sealed(vec![9; 40])),
-            ],
-        };
+        let rec =
+            ObjectRecord { attrs: vec![(0, StoredValue::Plain(vec![1])), (0x11, StoredValue::Sealed(vec![9; 40]))] };
         let bytes = rec.encode();
         assert_eq!(ObjectRecord::decode(&bytes).unwrap(), rec);
         assert!(rec.has_sealed());

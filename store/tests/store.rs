@@ -7,8 +7,7 @@ use std::sync::Arc;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use ferrohsm_store::{
-    ADMIN_PARTITION, AeadKey, Cipher, Error, KdfParams, NewAttr, PartitionKind, Role, Store,
-    StoredValue,
+    ADMIN_PARTITION, AeadKey, Cipher, Error, KdfParams, NewAttr, PartitionKind, Role, Seal, Store, StoredValue,
 };
 use zeroize::Zeroizing;
 
@@ -27,47 +26,29 @@ impl Cipher for TestCipher {
 
 impl AeadKey for TestKey {
     fn seal(&self, nonce: &[u8; 12], aad: &[u8], pt: &[u8]) -> Vec<u8> {
-        self.0
-            .encrypt(&Nonce::from(*nonce), Payload { msg: pt, aad })
-            .unwrap()
+        self.0.encrypt(&Nonce::from(*nonce), Payload { msg: pt, aad }).unwrap()
     }
     fn open(&self, nonce: &[u8; 12], aad: &[u8], ct: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-        self.0
-            .decrypt(&Nonce::from(*nonce), Payload { msg: ct, aad })
-            .ok()
-            .map(Zeroizing::new)
+        self.0.decrypt(&Nonce::from(*nonce), Payload { msg: ct, aad }).ok().map(Zeroizing::new)
     }
 }
 
 /// Cheap KDF parameters: these tests are about the store, not Argon2's cost.
-const FAST: KdfParams = KdfParams {
-    m_kib: 64,
-    t: 1,
-    p: 1,
-};
+const FAST: KdfParams = KdfParams { m_kib: 64, t: 1, p: 1 };
 
 fn open(dir: &Path) -> Store {
     Store::open(dir, Arc::new(TestCipher), FAST).unwrap()
 }
 
 fn grep(dir: &Path, needle: &[u8]) -> bool {
-    walk(dir).iter().any(|f| {
-        std::fs::read(f)
-            .unwrap()
-            .windows(needle.len())
-            .any(|w| w == needle)
-    })
+    walk(dir).iter().any(|f| std::fs::read(f).unwrap().windows(needle.len()).any(|w| w == needle))
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p))
-        } else {
-            out.push(p)
-        }
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
     }
     out
 }
@@ -78,21 +59,11 @@ fn fresh_store_has_one_user_partition_and_the_admin_token() {
     let store = open(dir.path());
     let parts = store.partitions().unwrap();
     assert_eq!(parts.len(), 2);
-    assert_eq!(
-        (parts[0].id, parts[0].kind, parts[0].initialized),
-        (0, PartitionKind::User, false)
-    );
-    assert_eq!(
-        (parts[1].id, parts[1].kind),
-        (ADMIN_PARTITION, PartitionKind::Admin)
-    );
+    assert_eq!((parts[0].id, parts[0].kind, parts[0].initialized), (0, PartitionKind::User, false));
+    assert_eq!((parts[1].id, parts[1].kind), (ADMIN_PARTITION, PartitionKind::Admin));
     let serial = store.device().unwrap().serial;
     drop(store);
-    assert_eq!(
-        open(dir.path()).device().unwrap().serial,
-        serial,
-        "device serial is stable"
-    );
+    assert_eq!(open(dir.path()).device().unwrap().serial, serial, "device serial is stable");
 }
 
 #[test]
@@ -124,64 +95,29 @@ fn pins_unlock_the_master_key_count_failures_and_lock() {
     let (_, master) = store.init_token(0, b"so-pin", b"t").unwrap();
     store.set_pin(0, Role::User, b"user-pin", &master).unwrap();
     store
-        .put_object(
-            0,
-            1,
-            &[NewAttr {
-                ty: 0x11,
-                value: b"secret-value-123",
-                seal: true,
-            }],
-            Some(&master),
-        )
+        .put_object(0, 1, &[NewAttr { ty: 0x11, value: b"secret-value-123", seal: Seal::Partition }], Some(&master))
         .unwrap();
 
     let m2 = store.login(0, Role::User, b"user-pin", 3).unwrap();
     let rec = store.objects(0).next().unwrap().unwrap().1;
-    let StoredValue::Sealed(sealed) = &rec.attrs[0].1 else {
-        panic!("not sealed")
-    };
-    assert_eq!(
-        store.unseal(0, 1, 0x11, sealed, &m2).unwrap().as_slice(),
-        b"secret-value-123"
-    );
+    let sealed = &rec.attrs[0].1;
+    assert!(matches!(sealed, StoredValue::Sealed(_)));
+    assert_eq!(store.unseal(0, 1, 0x11, sealed, Some(&m2)).unwrap().as_slice(), b"secret-value-123");
+    assert!(matches!(store.unseal(0, 1, 0x11, sealed, None), Err(Error::Locked)));
     // Bound to object and type: the same bytes under another id fail.
-    assert!(store.unseal(0, 2, 0x11, sealed, &m2).is_err());
-    assert!(store.unseal(0, 1, 0x12, sealed, &m2).is_err());
+    assert!(store.unseal(0, 2, 0x11, sealed, Some(&m2)).is_err());
+    assert!(store.unseal(0, 1, 0x12, sealed, Some(&m2)).is_err());
 
-    assert!(matches!(
-        store.login(0, Role::User, b"wrong", 3),
-        Err(Error::PinIncorrect {
-            failures: 1,
-            locked: false
-        })
-    ));
+    assert!(matches!(store.login(0, Role::User, b"wrong", 3), Err(Error::PinIncorrect { failures: 1, locked: false })));
     drop(store);
     // The counter persists across a reopen.
     let store = open(dir.path());
-    assert!(matches!(
-        store.login(0, Role::User, b"wrong", 3),
-        Err(Error::PinIncorrect {
-            failures: 2,
-            locked: false
-        })
-    ));
-    assert!(matches!(
-        store.login(0, Role::User, b"wrong", 3),
-        Err(Error::PinIncorrect {
-            failures: 3,
-            locked: true
-        })
-    ));
-    assert!(matches!(
-        store.login(0, Role::User, b"user-pin", 3),
-        Err(Error::PinLocked)
-    ));
+    assert!(matches!(store.login(0, Role::User, b"wrong", 3), Err(Error::PinIncorrect { failures: 2, locked: false })));
+    assert!(matches!(store.login(0, Role::User, b"wrong", 3), Err(Error::PinIncorrect { failures: 3, locked: true })));
+    assert!(matches!(store.login(0, Role::User, b"user-pin", 3), Err(Error::PinLocked)));
     // The SO resets the user PIN and unlocks it.
     let so_master = store.login(0, Role::So, b"so-pin", 3).unwrap();
-    store
-        .set_pin(0, Role::User, b"new-pin", &so_master)
-        .unwrap();
+    store.set_pin(0, Role::User, b"new-pin", &so_master).unwrap();
     store.login(0, Role::User, b"new-pin", 3).unwrap();
 }
 
@@ -192,30 +128,8 @@ fn reinitialising_wipes_only_that_partition() {
     let other = store.create_partition(b"other", vec![]).unwrap();
     let (_, m0) = store.init_token(0, b"so", b"zero").unwrap();
     let (_, m1) = store.init_token(other.id, b"so", b"one").unwrap();
-    store
-        .put_object(
-            0,
-            10,
-            &[NewAttr {
-                ty: 3,
-                value: b"label",
-                seal: false,
-            }],
-            Some(&m0),
-        )
-        .unwrap();
-    store
-        .put_object(
-            other.id,
-            11,
-            &[NewAttr {
-                ty: 3,
-                value: b"label",
-                seal: false,
-            }],
-            Some(&m1),
-        )
-        .unwrap();
+    store.put_object(0, 10, &[NewAttr { ty: 3, value: b"label", seal: Seal::None }], Some(&m0)).unwrap();
+    store.put_object(other.id, 11, &[NewAttr { ty: 3, value: b"label", seal: Seal::None }], Some(&m1)).unwrap();
     store.init_token(0, b"so2", b"zero").unwrap();
     assert_eq!(store.count_objects(0), 0);
     assert_eq!(store.count_objects(other.id), 1);
@@ -236,16 +150,9 @@ fn no_secret_byte_reaches_the_files() {
                 0,
                 5,
                 &[
-                    NewAttr {
-                        ty: 3,
-                        value: b"public-label",
-                        seal: false,
-                    },
-                    NewAttr {
-                        ty: 0x11,
-                        value: secret,
-                        seal: true,
-                    },
+                    NewAttr { ty: 3, value: b"public-label", seal: Seal::None },
+                    NewAttr { ty: 0x11, value: secret, seal: Seal::Partition },
+                    NewAttr { ty: 0x12, value: b"DEVICE-SEALED-SECRET", seal: Seal::Device },
                 ],
                 Some(&m),
             )
@@ -254,22 +161,45 @@ fn no_secret_byte_reaches_the_files() {
     assert!(grep(dir.path(), b"public-label"), "the grep itself works");
     assert!(!grep(dir.path(), secret));
     assert!(!grep(dir.path(), pin));
+    assert!(!grep(dir.path(), b"DEVICE-SEALED-SECRET"));
+}
+
+#[test]
+fn device_sealed_values_open_without_a_pin_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        store
+            .put_object(0, 9, &[NewAttr { ty: 0x11, value: b"public key material", seal: Seal::Device }], None)
+            .unwrap();
+    }
+    let store = open(dir.path());
+    let (oid, rec) = store.objects(0).next().unwrap().unwrap();
+    assert!(matches!(rec.attrs[0].1, StoredValue::DeviceSealed(_)));
+    assert_eq!(store.unseal(0, oid, 0x11, &rec.attrs[0].1, None).unwrap().as_slice(), b"public key material");
+}
+
+#[test]
+fn the_device_key_file_must_be_private_and_present() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    let key = dir.path().join("device.key");
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    match Store::open(dir.path(), Arc::new(TestCipher), FAST) {
+        Err(e @ Error::KeyFile(_)) => assert!(e.to_string().contains("chmod 600"), "{e}"),
+        other => panic!("expected KeyFile, got {other:?}"),
+    }
+    std::fs::remove_file(&key).unwrap();
+    assert!(matches!(Store::open(dir.path(), Arc::new(TestCipher), FAST), Err(Error::KeyFile(_))));
 }
 
 #[test]
 fn sealing_without_the_master_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let r = store.put_object(
-        0,
-        1,
-        &[NewAttr {
-            ty: 0x11,
-            value: b"k",
-            seal: true,
-        }],
-        None,
-    );
+    let r = store.put_object(0, 1, &[NewAttr { ty: 0x11, value: b"k", seal: Seal::Partition }], None);
     assert!(matches!(r, Err(Error::Locked)));
     assert_eq!(store.count_objects(0), 0);
 }

@@ -39,11 +39,7 @@ impl AeadKey for GcmKey {
         let mut buf = Vec::with_capacity(plaintext.len() + 16);
         buf.extend_from_slice(plaintext);
         self.0
-            .seal_in_place_append_tag(
-                aead::Nonce::assume_unique_for_key(*nonce),
-                aead::Aad::from(aad),
-                &mut buf,
-            )
+            .seal_in_place_append_tag(aead::Nonce::assume_unique_for_key(*nonce), aead::Aad::from(aad), &mut buf)
             .expect("AES-GCM seal of an in-memory buffer cannot fail");
         buf
     }
@@ -52,11 +48,7 @@ impl AeadKey for GcmKey {
         let mut buf = Zeroizing::new(ct_tag.to_vec());
         let n = self
             .0
-            .open_in_place(
-                aead::Nonce::assume_unique_for_key(*nonce),
-                aead::Aad::from(aad),
-                &mut buf,
-            )
+            .open_in_place(aead::Nonce::assume_unique_for_key(*nonce), aead::Aad::from(aad), &mut buf)
             .ok()?
             .len();
         buf.truncate(n);
@@ -66,8 +58,7 @@ impl AeadKey for GcmKey {
 
 impl Cipher for AwsLc {
     fn key(&self, raw: &[u8; 32]) -> Box<dyn AeadKey> {
-        let key =
-            aead::UnboundKey::new(&aead::AES_256_GCM, raw).expect("a 32-byte AES-256 key is valid");
+        let key = aead::UnboundKey::new(&aead::AES_256_GCM, raw).expect("a 32-byte AES-256 key is valid");
         Box::new(GcmKey(aead::LessSafeKey::new(key)))
     }
 
@@ -106,10 +97,8 @@ impl Provider for AwsLc {
             _ => return Err(err(CKR_KEY_SIZE_RANGE, "AES keys are 16, 24 or 32 bytes")),
         };
         let bad = |_| err(CKR_GENERAL_ERROR, "AES-ECB failed");
-        let k = cipher::EncryptingKey::ecb(cipher::UnboundCipherKey::new(alg, key).map_err(bad)?)
-            .map_err(bad)?;
-        k.less_safe_encrypt(data, cipher::EncryptionContext::None)
-            .map_err(bad)?;
+        let k = cipher::EncryptingKey::ecb(cipher::UnboundCipherKey::new(alg, key).map_err(bad)?).map_err(bad)?;
+        k.less_safe_encrypt(data, cipher::EncryptionContext::None).map_err(bad)?;
         Ok(())
     }
 }

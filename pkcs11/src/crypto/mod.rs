@@ -109,10 +109,7 @@ pub fn select(name: Option<&str>) -> Result<std::sync::Arc<dyn Provider>> {
         "rustcrypto" => Ok(std::sync::Arc::new(rustcrypto::RustCrypto)),
         other => Err(err(
             CKR_FUNCTION_FAILED,
-            format!(
-                "crypto provider {other:?} is not in this build (it has {:?})",
-                available()
-            ),
+            format!("crypto provider {other:?} is not in this build (it has {:?})", available()),
         )),
     }
 }
@@ -126,14 +123,8 @@ mod tests {
     fn every_provider_hashes_abc() {
         let want = [
             (HashAlg::Sha1, "a9993e364706816aba3e25717850c26c9cd0d89d"),
-            (
-                HashAlg::Sha224,
-                "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7",
-            ),
-            (
-                HashAlg::Sha256,
-                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-            ),
+            (HashAlg::Sha224, "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7"),
+            (HashAlg::Sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
             (
                 HashAlg::Sha384,
                 "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7",
@@ -146,11 +137,7 @@ mod tests {
         for name in available() {
             let p = select(Some(name)).unwrap();
             for (alg, hex) in want {
-                let got: String = p
-                    .hash(alg, b"abc")
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
+                let got: String = p.hash(alg, b"abc").iter().map(|b| format!("{b:02x}")).collect();
                 assert_eq!(got, hex, "{name} {alg:?}");
                 assert_eq!(got.len() / 2, alg.output_len());
             }
@@ -164,10 +151,7 @@ mod tests {
             let p = select(Some(name)).unwrap();
             let mac = p.hmac(HashAlg::Sha256, b"Jefe", b"what do ya want for nothing?");
             let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-            assert_eq!(
-                hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
-                "{name}"
-            );
+            assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", "{name}");
         }
     }
 
@@ -178,10 +162,7 @@ mod tests {
         let pt: Vec<u8> = (0u8..16).map(|i| i * 0x11).collect();
         for name in available() {
             let p = select(Some(name)).unwrap();
-            for (klen, hex) in [
-                (16, "69c4e0d86a7b0430d8cdb78070b4c55a"),
-                (32, "8ea2b7ca516745bfeafc49904b496089"),
-            ] {
+            for (klen, hex) in [(16, "69c4e0d86a7b0430d8cdb78070b4c55a"), (32, "8ea2b7ca516745bfeafc49904b496089")] {
                 let mut b = pt.clone();
                 p.aes_ecb_encrypt(&key[..klen], &mut b).unwrap();
                 let got: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -199,16 +180,10 @@ mod tests {
             let ct = k.seal(&[1; 12], b"aad", b"hello");
             assert_eq!(ct.len(), 5 + 16);
             assert_eq!(k.open(&[1; 12], b"aad", &ct).unwrap().as_slice(), b"hello");
-            assert!(
-                k.open(&[1; 12], b"aae", &ct).is_none(),
-                "{name}: AAD is bound"
-            );
+            assert!(k.open(&[1; 12], b"aae", &ct).is_none(), "{name}: AAD is bound");
             let mut bad = ct.clone();
             bad[0] ^= 1;
-            assert!(
-                k.open(&[1; 12], b"aad", &bad).is_none(),
-                "{name}: tampering is caught"
-            );
+            assert!(k.open(&[1; 12], b"aad", &bad).is_none(), "{name}: tampering is caught");
         }
     }
 }

@@ -30,21 +30,12 @@ struct GcmKey(Aes256Gcm);
 impl AeadKey for GcmKey {
     fn seal(&self, nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         self.0
-            .encrypt(
-                &Nonce::from(*nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(&Nonce::from(*nonce), Payload { msg: plaintext, aad })
             .expect("AES-GCM seal of an in-memory buffer cannot fail")
     }
 
     fn open(&self, nonce: &[u8; 12], aad: &[u8], ct_tag: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-        self.0
-            .decrypt(&Nonce::from(*nonce), Payload { msg: ct_tag, aad })
-            .ok()
-            .map(Zeroizing::new)
+        self.0.decrypt(&Nonce::from(*nonce), Payload { msg: ct_tag, aad }).ok().map(Zeroizing::new)
     }
 }
 

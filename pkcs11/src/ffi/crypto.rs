@@ -11,10 +11,7 @@ use crate::token::{digest, random};
 
 /// `C_DigestInit`. `pMechanism` must be readable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DigestInit(
-    hSession: CK_SESSION_HANDLE,
-    pMechanism: *mut CK_MECHANISM,
-) -> CK_RV {
+pub unsafe extern "C" fn C_DigestInit(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM) -> CK_RV {
     guard("C_DigestInit", || {
         let m = module::get()?;
         // SAFETY: forwarded contract.
@@ -61,9 +58,7 @@ pub unsafe extern "C" fn C_DigestUpdate(
 /// `C_DigestKey`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_DigestKey(hSession: CK_SESSION_HANDLE, hKey: CK_OBJECT_HANDLE) -> CK_RV {
-    guard("C_DigestKey", || {
-        digest::digest_key(&*module::get()?, hSession, hKey)
-    })
+    guard("C_DigestKey", || digest::digest_key(&*module::get()?, hSession, hKey))
 }
 
 /// `C_DigestFinal`. `pDigest` is null (length query) or holds `*pulDigestLen` bytes.
@@ -85,11 +80,7 @@ pub unsafe extern "C" fn C_DigestFinal(
 
 /// `C_SeedRandom`. `pSeed` holds `ulSeedLen` bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_SeedRandom(
-    hSession: CK_SESSION_HANDLE,
-    pSeed: *mut CK_BYTE,
-    ulSeedLen: CK_ULONG,
-) -> CK_RV {
+pub unsafe extern "C" fn C_SeedRandom(hSession: CK_SESSION_HANDLE, pSeed: *mut CK_BYTE, ulSeedLen: CK_ULONG) -> CK_RV {
     guard("C_SeedRandom", || {
         let m = module::get()?;
         // SAFETY: forwarded contract.

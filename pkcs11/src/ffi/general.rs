@@ -20,9 +20,7 @@ fn close_inherited(store: &Path) {
     let fds: Vec<i32> = dir
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
-        .filter(|fd| {
-            std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok_and(|t| t.starts_with(store))
-        })
+        .filter(|fd| std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok_and(|t| t.starts_with(store)))
         .collect();
     for fd in fds {
         // SAFETY: closing a descriptor we inherited and no longer use; nothing in
@@ -49,8 +47,7 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: *mut c_void) -> CK_RV {
     guard("C_Initialize", || {
         if !pInitArgs.is_null() {
             // SAFETY: non-null, points to CK_C_INITIALIZE_ARGS by the spec's contract.
-            let args =
-                unsafe { std::ptr::read_unaligned(pInitArgs as *const CK_C_INITIALIZE_ARGS) };
+            let args = unsafe { std::ptr::read_unaligned(pInitArgs as *const CK_C_INITIALIZE_ARGS) };
             if !args.pReserved.is_null() {
                 return Err(err(CKR_ARGUMENTS_BAD, "pReserved must be NULL"));
             }
@@ -61,10 +58,7 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: *mut c_void) -> CK_RV {
                 args.UnlockMutex.is_some(),
             ];
             if given.iter().any(|g| *g) && !given.iter().all(|g| *g) {
-                return Err(err(
-                    CKR_ARGUMENTS_BAD,
-                    "give all four mutex callbacks or none",
-                ));
+                return Err(err(CKR_ARGUMENTS_BAD, "give all four mutex callbacks or none"));
             }
         }
         ATFORK.call_once(|| {
@@ -183,10 +177,7 @@ macro_rules! function_list {
 /// The PKCS#11 2.40 function list.
 static FUNCTIONS_2_40: CK_FUNCTION_LIST = {
     let mut f = function_list!(CK_FUNCTION_LIST {});
-    f.version = CK_VERSION {
-        major: 2,
-        minor: 40,
-    };
+    f.version = CK_VERSION { major: 2, minor: 40 };
     f
 };
 
@@ -257,21 +248,13 @@ fn interface_version(i: &Interface) -> CK_VERSION {
 pub unsafe extern "C" fn C_GetFunctionList(ppFunctionList: *mut *mut CK_FUNCTION_LIST) -> CK_RV {
     guard("C_GetFunctionList", || {
         // SAFETY: checked for null; writable by contract.
-        unsafe {
-            write(
-                ppFunctionList,
-                &FUNCTIONS_2_40 as *const CK_FUNCTION_LIST as *mut CK_FUNCTION_LIST,
-            )
-        }
+        unsafe { write(ppFunctionList, &FUNCTIONS_2_40 as *const CK_FUNCTION_LIST as *mut CK_FUNCTION_LIST) }
     })
 }
 
 /// `C_GetInterfaceList`: PKCS#11 3.0 and 2.40, with the length-query protocol.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_GetInterfaceList(
-    pInterfacesList: *mut CK_INTERFACE,
-    pulCount: *mut CK_ULONG,
-) -> CK_RV {
+pub unsafe extern "C" fn C_GetInterfaceList(pInterfacesList: *mut CK_INTERFACE, pulCount: *mut CK_ULONG) -> CK_RV {
     guard("C_GetInterfaceList", || {
         let list: Vec<CK_INTERFACE> = INTERFACES.iter().map(|i| i.0).collect();
         // SAFETY: forwarded contract.
@@ -303,21 +286,10 @@ pub unsafe extern "C" fn C_GetInterface(
         let want = (!pVersion.is_null()).then(|| unsafe { std::ptr::read_unaligned(pVersion) });
         let found = INTERFACES.iter().find(|i| {
             let v = interface_version(i);
-            want.is_none_or(|w| w.major == v.major && w.minor == v.minor)
-                && i.0.flags & flags == flags
+            want.is_none_or(|w| w.major == v.major && w.minor == v.minor) && i.0.flags & flags == flags
         });
-        let i = found.ok_or_else(|| {
-            err(
-                CKR_ARGUMENTS_BAD,
-                "no interface with that version and flags",
-            )
-        })?;
+        let i = found.ok_or_else(|| err(CKR_ARGUMENTS_BAD, "no interface with that version and flags"))?;
         // SAFETY: checked non-null; writable by contract.
-        unsafe {
-            write(
-                ppInterface,
-                &i.0 as *const CK_INTERFACE as *mut CK_INTERFACE,
-            )
-        }
+        unsafe { write(ppInterface, &i.0 as *const CK_INTERFACE as *mut CK_INTERFACE) }
     })
 }

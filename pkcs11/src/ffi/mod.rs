@@ -129,11 +129,7 @@ pub(crate) unsafe fn write_output(buf: *mut u8, len: *mut CK_ULONG, out: Output)
         Output::Len(n) => {
             // SAFETY: `len` was checked non-null by `capacity`.
             unsafe { write(len, n as CK_ULONG)? };
-            if buf.is_null() {
-                Ok(())
-            } else {
-                Err(err(CKR_BUFFER_TOO_SMALL, "output buffer too small"))
-            }
+            if buf.is_null() { Ok(()) } else { Err(err(CKR_BUFFER_TOO_SMALL, "output buffer too small")) }
         }
         Output::Data(data) => {
             if !data.is_empty() {
@@ -150,11 +146,7 @@ pub(crate) unsafe fn write_output(buf: *mut u8, len: *mut CK_ULONG, out: Output)
 ///
 /// # Safety
 /// `list` must be null or point to `*len` writable elements; `len` valid for read and write.
-pub(crate) unsafe fn write_list<T: Copy>(
-    list: *mut T,
-    len: *mut CK_ULONG,
-    items: &[T],
-) -> Result<()> {
+pub(crate) unsafe fn write_list<T: Copy>(list: *mut T, len: *mut CK_ULONG, items: &[T]) -> Result<()> {
     if len.is_null() {
         return Err(err(CKR_ARGUMENTS_BAD, "null count pointer"));
     }
@@ -208,18 +200,8 @@ unsafe fn template_at(p: *const CK_ATTRIBUTE, count: CK_ULONG, depth: usize) -> 
 }
 
 /// One attribute value from C form to canonical form.
-unsafe fn attribute_in(
-    ty: CK_ATTRIBUTE_TYPE,
-    p: *const u8,
-    len: CK_ULONG,
-    depth: usize,
-) -> Result<Vec<u8>> {
-    let bad = |what: &str| {
-        err(
-            CKR_ATTRIBUTE_VALUE_INVALID,
-            format!("{} {what}", crate::error::Attr(ty)),
-        )
-    };
+unsafe fn attribute_in(ty: CK_ATTRIBUTE_TYPE, p: *const u8, len: CK_ULONG, depth: usize) -> Result<Vec<u8>> {
+    let bad = |what: &str| err(CKR_ATTRIBUTE_VALUE_INVALID, format!("{} {what}", crate::error::Attr(ty)));
     const UL: usize = size_of::<CK_ULONG>();
     match kind(ty) {
         Kind::Ulong | Kind::MechList => {
@@ -230,10 +212,7 @@ unsafe fn attribute_in(
             }
             Ok(raw
                 .chunks_exact(UL)
-                .flat_map(|c| {
-                    (CK_ULONG::from_ne_bytes(c.try_into().expect("chunk of UL")) as u64)
-                        .to_le_bytes()
-                })
+                .flat_map(|c| (CK_ULONG::from_ne_bytes(c.try_into().expect("chunk of UL")) as u64).to_le_bytes())
                 .collect())
         }
         Kind::Template => {
@@ -258,9 +237,7 @@ fn attribute_out(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Vec<u8> {
     match kind(ty) {
         Kind::Ulong | Kind::MechList => v
             .chunks_exact(8)
-            .flat_map(|c| {
-                (u64::from_le_bytes(c.try_into().expect("chunk of 8")) as CK_ULONG).to_ne_bytes()
-            })
+            .flat_map(|c| (u64::from_le_bytes(c.try_into().expect("chunk of 8")) as CK_ULONG).to_ne_bytes())
             .collect(),
         _ => v.to_vec(),
     }
@@ -348,15 +325,7 @@ pub(crate) unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
     let m = unsafe { ptr::read_unaligned(p) };
     // SAFETY: the contract on `pParameter`.
     let param = unsafe { bytes(m.pParameter as *const u8, m.ulParameterLen) }
-        .map_err(|_| {
-            err(
-                CKR_MECHANISM_PARAM_INVALID,
-                "null mechanism parameter with a length",
-            )
-        })?
+        .map_err(|_| err(CKR_MECHANISM_PARAM_INVALID, "null mechanism parameter with a length"))?
         .to_vec();
-    Ok(Mechanism {
-        ty: m.mechanism,
-        param,
-    })
+    Ok(Mechanism { ty: m.mechanism, param })
 }

@@ -52,13 +52,8 @@ pub unsafe extern "C" fn C_CopyObject(
 
 /// `C_DestroyObject`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_DestroyObject(
-    hSession: CK_SESSION_HANDLE,
-    hObject: CK_OBJECT_HANDLE,
-) -> CK_RV {
-    guard("C_DestroyObject", || {
-        objects::destroy_object(&*module::get()?, hSession, hObject)
-    })
+pub unsafe extern "C" fn C_DestroyObject(hSession: CK_SESSION_HANDLE, hObject: CK_OBJECT_HANDLE) -> CK_RV {
+    guard("C_DestroyObject", || objects::destroy_object(&*module::get()?, hSession, hObject))
 }
 
 /// `C_GetObjectSize`. `pulSize` must be writable.
@@ -150,8 +145,7 @@ pub unsafe extern "C" fn C_FindObjects(
         if pulObjectCount.is_null() || (phObject.is_null() && ulMaxObjectCount > 0) {
             return Err(err(CKR_ARGUMENTS_BAD, "null output"));
         }
-        let found =
-            objects::find_objects(&m, hSession, ulMaxObjectCount.min(super::MAX_LEN) as usize)?;
+        let found = objects::find_objects(&m, hSession, ulMaxObjectCount.min(super::MAX_LEN) as usize)?;
         for (i, h) in found.iter().enumerate() {
             // SAFETY: `phObject` holds `ulMaxObjectCount >= found.len()` handles.
             unsafe { std::ptr::write_unaligned(phObject.add(i), *h) };
@@ -164,7 +158,5 @@ pub unsafe extern "C" fn C_FindObjects(
 /// `C_FindObjectsFinal`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_FindObjectsFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    guard("C_FindObjectsFinal", || {
-        objects::find_objects_final(&*module::get()?, hSession)
-    })
+    guard("C_FindObjectsFinal", || objects::find_objects_final(&*module::get()?, hSession))
 }

@@ -33,25 +33,18 @@ pub unsafe extern "C" fn C_OpenSession(
 /// `C_CloseSession`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_CloseSession(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    guard("C_CloseSession", || {
-        session::close_session(&*module::get()?, hSession)
-    })
+    guard("C_CloseSession", || session::close_session(&*module::get()?, hSession))
 }
 
 /// `C_CloseAllSessions`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_CloseAllSessions(slotID: CK_SLOT_ID) -> CK_RV {
-    guard("C_CloseAllSessions", || {
-        session::close_all_sessions(&*module::get()?, slotID)
-    })
+    guard("C_CloseAllSessions", || session::close_all_sessions(&*module::get()?, slotID))
 }
 
 /// `C_GetSessionInfo`. `pInfo` must be writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_GetSessionInfo(
-    hSession: CK_SESSION_HANDLE,
-    pInfo: *mut CK_SESSION_INFO,
-) -> CK_RV {
+pub unsafe extern "C" fn C_GetSessionInfo(hSession: CK_SESSION_HANDLE, pInfo: *mut CK_SESSION_INFO) -> CK_RV {
     guard("C_GetSessionInfo", || {
         let info = session::get_session_info(&*module::get()?, hSession)?;
         // SAFETY: checked for null; writable by contract.
@@ -68,10 +61,7 @@ pub unsafe extern "C" fn C_GetOperationState(
 ) -> CK_RV {
     guard("C_GetOperationState", || {
         module::get()?.session(hSession)?;
-        Err(err(
-            CKR_FUNCTION_NOT_SUPPORTED,
-            "operation state is not exported",
-        ))
+        Err(err(CKR_FUNCTION_NOT_SUPPORTED, "operation state is not exported"))
     })
 }
 
@@ -86,10 +76,7 @@ pub unsafe extern "C" fn C_SetOperationState(
 ) -> CK_RV {
     guard("C_SetOperationState", || {
         module::get()?.session(hSession)?;
-        Err(err(
-            CKR_FUNCTION_NOT_SUPPORTED,
-            "operation state is not imported",
-        ))
+        Err(err(CKR_FUNCTION_NOT_SUPPORTED, "operation state is not imported"))
     })
 }
 
@@ -105,10 +92,7 @@ pub unsafe extern "C" fn C_Login(
     guard("C_Login", || {
         let m = module::get()?;
         if pPin.is_null() {
-            return Err(err(
-                CKR_ARGUMENTS_BAD,
-                "this token has no protected authentication path: give a PIN",
-            ));
+            return Err(err(CKR_ARGUMENTS_BAD, "this token has no protected authentication path: give a PIN"));
         }
         // SAFETY: forwarded contract.
         let pin = unsafe { bytes(pPin, ulPinLen)? };
@@ -146,9 +130,7 @@ pub unsafe extern "C" fn C_Logout(hSession: CK_SESSION_HANDLE) -> CK_RV {
 /// `C_SessionCancel` (3.0).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_SessionCancel(hSession: CK_SESSION_HANDLE, flags: CK_FLAGS) -> CK_RV {
-    guard("C_SessionCancel", || {
-        session::session_cancel(&*module::get()?, hSession, flags)
-    })
+    guard("C_SessionCancel", || session::session_cancel(&*module::get()?, hSession, flags))
 }
 
 /// `C_GetFunctionStatus`: legacy; functions never run in parallel.

@@ -86,10 +86,7 @@ pub unsafe extern "C" fn C_InitToken(
         // SAFETY: forwarded contract.
         let pin = unsafe { bytes(pPin, ulPinLen)? };
         if pin.is_empty() {
-            return Err(err(
-                CKR_ARGUMENTS_BAD,
-                "this token has no protected authentication path: give a PIN",
-            ));
+            return Err(err(CKR_ARGUMENTS_BAD, "this token has no protected authentication path: give a PIN"));
         }
         if pLabel.is_null() {
             return Err(err(CKR_ARGUMENTS_BAD, "null label"));
@@ -102,20 +99,13 @@ pub unsafe extern "C" fn C_InitToken(
 
 /// `C_InitPIN`. `pPin` points to `ulPinLen` bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn C_InitPIN(
-    hSession: CK_SESSION_HANDLE,
-    pPin: *mut CK_UTF8CHAR,
-    ulPinLen: CK_ULONG,
-) -> CK_RV {
+pub unsafe extern "C" fn C_InitPIN(hSession: CK_SESSION_HANDLE, pPin: *mut CK_UTF8CHAR, ulPinLen: CK_ULONG) -> CK_RV {
     guard("C_InitPIN", || {
         let m = module::get()?;
         // SAFETY: forwarded contract.
         let pin = unsafe { bytes(pPin, ulPinLen)? };
         if pPin.is_null() {
-            return Err(err(
-                CKR_ARGUMENTS_BAD,
-                "this token has no protected authentication path: give a PIN",
-            ));
+            return Err(err(CKR_ARGUMENTS_BAD, "this token has no protected authentication path: give a PIN"));
         }
         login::init_pin(&m, hSession, pin)
     })
@@ -133,10 +123,7 @@ pub unsafe extern "C" fn C_SetPIN(
     guard("C_SetPIN", || {
         let m = module::get()?;
         if pOldPin.is_null() || pNewPin.is_null() {
-            return Err(err(
-                CKR_ARGUMENTS_BAD,
-                "this token has no protected authentication path: give PINs",
-            ));
+            return Err(err(CKR_ARGUMENTS_BAD, "this token has no protected authentication path: give PINs"));
         }
         // SAFETY: forwarded contract.
         let (old, new) = unsafe { (bytes(pOldPin, ulOldLen)?, bytes(pNewPin, ulNewLen)?) };

@@ -26,10 +26,7 @@ impl Mechanism {
         if self.param.is_empty() {
             Ok(())
         } else {
-            Err(err(
-                CKR_MECHANISM_PARAM_INVALID,
-                format!("{} takes no parameter", Mech(self.ty)),
-            ))
+            Err(err(CKR_MECHANISM_PARAM_INVALID, format!("{} takes no parameter", Mech(self.ty))))
         }
     }
 }
@@ -42,23 +39,14 @@ pub struct Registry {
 impl Registry {
     /// Builds the registry for a provider.
     pub fn new(provider: &dyn Provider) -> Self {
-        let mut r = Self {
-            mechs: BTreeMap::new(),
-        };
+        let mut r = Self { mechs: BTreeMap::new() };
         digest::register(&mut r, provider);
         r
     }
 
     /// Adds a mechanism.
     pub fn add(&mut self, ty: CK_MECHANISM_TYPE, min: CK_ULONG, max: CK_ULONG, flags: CK_FLAGS) {
-        self.mechs.insert(
-            ty,
-            CK_MECHANISM_INFO {
-                ulMinKeySize: min,
-                ulMaxKeySize: max,
-                flags,
-            },
-        );
+        self.mechs.insert(ty, CK_MECHANISM_INFO { ulMinKeySize: min, ulMaxKeySize: max, flags });
     }
 
     /// `C_GetMechanismList`.
@@ -68,12 +56,7 @@ impl Registry {
 
     /// `C_GetMechanismInfo`.
     pub fn info(&self, ty: CK_MECHANISM_TYPE) -> Result<CK_MECHANISM_INFO> {
-        self.mechs.get(&ty).copied().ok_or_else(|| {
-            err(
-                CKR_MECHANISM_INVALID,
-                format!("{} is not supported", Mech(ty)),
-            )
-        })
+        self.mechs.get(&ty).copied().ok_or_else(|| err(CKR_MECHANISM_INVALID, format!("{} is not supported", Mech(ty))))
     }
 
     /// Fails unless `ty` is offered for the function `flag` (`CKF_DIGEST`, `CKF_SIGN`, ...).
@@ -81,10 +64,7 @@ impl Registry {
         if self.info(ty)?.flags & flag == flag {
             Ok(())
         } else {
-            Err(err(
-                CKR_MECHANISM_INVALID,
-                format!("{} does not do this operation", Mech(ty)),
-            ))
+            Err(err(CKR_MECHANISM_INVALID, format!("{} does not do this operation", Mech(ty))))
         }
     }
 }

@@ -126,14 +126,7 @@ pub fn check_value(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Result<()> {
         Kind::Template => Template::decode(v).is_ok(),
         Kind::Bytes => true,
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(err(
-            CKR_ATTRIBUTE_VALUE_INVALID,
-            format!("{} has a malformed value", Attr(ty)),
-        ))
-    }
+    if ok { Ok(()) } else { Err(err(CKR_ATTRIBUTE_VALUE_INVALID, format!("{} has a malformed value", Attr(ty)))) }
 }
 
 /// A list of attributes as a caller gave them (canonical values). Zeroized on drop:
@@ -152,22 +145,14 @@ impl Drop for Template {
 impl Template {
     /// The value of the first `ty`, if present.
     pub fn get(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
-        self.0
-            .iter()
-            .find(|(t, _)| *t == ty)
-            .map(|(_, v)| v.as_slice())
+        self.0.iter().find(|(t, _)| *t == ty).map(|(_, v)| v.as_slice())
     }
 
     /// A `CK_ULONG` attribute, checked.
     pub fn ulong(&self, ty: CK_ATTRIBUTE_TYPE) -> Result<Option<u64>> {
         self.get(ty)
             .map(|v| {
-                as_ulong(v).ok_or_else(|| {
-                    err(
-                        CKR_ATTRIBUTE_VALUE_INVALID,
-                        format!("{} is not a CK_ULONG", Attr(ty)),
-                    )
-                })
+                as_ulong(v).ok_or_else(|| err(CKR_ATTRIBUTE_VALUE_INVALID, format!("{} is not a CK_ULONG", Attr(ty))))
             })
             .transpose()
     }
@@ -176,12 +161,7 @@ impl Template {
     pub fn bool(&self, ty: CK_ATTRIBUTE_TYPE) -> Result<Option<bool>> {
         self.get(ty)
             .map(|v| {
-                as_bool(v).ok_or_else(|| {
-                    err(
-                        CKR_ATTRIBUTE_VALUE_INVALID,
-                        format!("{} is not a CK_BBOOL", Attr(ty)),
-                    )
-                })
+                as_bool(v).ok_or_else(|| err(CKR_ATTRIBUTE_VALUE_INVALID, format!("{} is not a CK_BBOOL", Attr(ty))))
             })
             .transpose()
     }
@@ -221,10 +201,7 @@ mod tests {
 
     #[test]
     fn templates_round_trip_and_reject_garbage() {
-        let t = Template(vec![
-            (CKA_CLASS, ulong_value(CKO_SECRET_KEY)),
-            (CKA_LABEL, b"k".to_vec()),
-        ]);
+        let t = Template(vec![(CKA_CLASS, ulong_value(CKO_SECRET_KEY)), (CKA_LABEL, b"k".to_vec())]);
         assert_eq!(Template::decode(&t.encode()).unwrap(), t);
         let enc = t.encode();
         assert!(Template::decode(&enc[..enc.len() - 1]).is_err());

@@ -55,10 +55,7 @@ pub fn normalise(template: &Template) -> Result<Template> {
         };
         match out.iter().find(|(t, _)| t == ty) {
             Some((_, prev)) if *prev != v => {
-                return Err(err(
-                    CKR_TEMPLATE_INCONSISTENT,
-                    format!("{} given twice with different values", Attr(*ty)),
-                ));
+                return Err(err(CKR_TEMPLATE_INCONSISTENT, format!("{} given twice with different values", Attr(*ty))));
             }
             Some(_) => {}
             None => out.push((*ty, v)),
@@ -75,10 +72,7 @@ fn class_and_shape(
     let given_class = template.ulong(CKA_CLASS)?.map(|c| c as CK_OBJECT_CLASS);
     let class = match (given_class, class) {
         (Some(a), Some(b)) if a != b => {
-            return Err(err(
-                CKR_TEMPLATE_INCONSISTENT,
-                "CKA_CLASS does not fit the call",
-            ));
+            return Err(err(CKR_TEMPLATE_INCONSISTENT, "CKA_CLASS does not fit the call"));
         }
         (Some(c), _) | (None, Some(c)) => c,
         (None, None) => return Err(err(CKR_TEMPLATE_INCOMPLETE, "no CKA_CLASS")),
@@ -87,10 +81,7 @@ fn class_and_shape(
     if let (Some(a), Some(b)) = (given_kt, key_type)
         && a != b as u64
     {
-        return Err(err(
-            CKR_TEMPLATE_INCONSISTENT,
-            "CKA_KEY_TYPE does not fit the mechanism",
-        ));
+        return Err(err(CKR_TEMPLATE_INCONSISTENT, "CKA_KEY_TYPE does not fit the mechanism"));
     }
     let ulong = |ty| match ty {
         CKA_KEY_TYPE => given_kt.or(key_type.map(|k| k as u64)),
@@ -105,16 +96,14 @@ fn class_and_shape(
         }
         _ => {}
     }
-    shape_of(class, ulong)
-        .filter(|s| rules::rules(*s).is_some())
-        .ok_or_else(|| {
-            let what = match class {
-                CKO_CERTIFICATE => "certificate type",
-                CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY => "key type",
-                _ => "object class",
-            };
-            err(CKR_ATTRIBUTE_VALUE_INVALID, format!("unsupported {what}"))
-        })
+    shape_of(class, ulong).filter(|s| rules::rules(*s).is_some()).ok_or_else(|| {
+        let what = match class {
+            CKO_CERTIFICATE => "certificate type",
+            CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY => "key type",
+            _ => "object class",
+        };
+        err(CKR_ATTRIBUTE_VALUE_INVALID, format!("unsupported {what}"))
+    })
 }
 
 /// Builds the attributes of a new object from a caller's template.
@@ -141,18 +130,12 @@ pub fn build(
     let mut attrs = Attrs::default();
     for (ty, v) in &template.0 {
         let rule = table.get(*ty).ok_or_else(|| {
-            err(
-                CKR_ATTRIBUTE_TYPE_INVALID,
-                format!("{} is not an attribute of this object", Attr(*ty)),
-            )
+            err(CKR_ATTRIBUTE_TYPE_INVALID, format!("{} is not an attribute of this object", Attr(*ty)))
         })?;
         // A check value may accompany an import; it is verified below.
         let verified_check = rule.ty == CKA_CHECK_VALUE && op == Op::Create;
         if rule.flags & forbidden != 0 && !verified_check {
-            return Err(err(
-                CKR_ATTRIBUTE_READ_ONLY,
-                format!("{} cannot be given to {why}", Attr(*ty)),
-            ));
+            return Err(err(CKR_ATTRIBUTE_READ_ONLY, format!("{} cannot be given to {why}", Attr(*ty))));
         }
         check_so_only(rule, v, ctx.so)?;
         attrs.set(*ty, v.clone());
@@ -169,10 +152,7 @@ pub fn build(
             continue;
         }
         if rule.flags & required != 0 && !derivable(shape, rule.ty) {
-            return Err(err(
-                CKR_TEMPLATE_INCOMPLETE,
-                format!("{} is required", Attr(rule.ty)),
-            ));
+            return Err(err(CKR_TEMPLATE_INCOMPLETE, format!("{} is required", Attr(rule.ty))));
         }
         match rule.default {
             DefaultValue::None => {}
@@ -206,10 +186,7 @@ fn stamp(attrs: &mut Attrs, shape: Shape, op: Op, ctx: &Ctx<'_>) {
         Op::Derive { .. } => Origin::Derived,
     };
     attrs.set(CKA_FERRO_ORIGIN, ulong_value(origin.value() as u64));
-    if !matches!(
-        shape,
-        Shape::Public(_) | Shape::Private(_) | Shape::Secret(_)
-    ) {
+    if !matches!(shape, Shape::Public(_) | Shape::Private(_) | Shape::Secret(_)) {
         return;
     }
     attrs.set(CKA_LOCAL, bool_value(matches!(op, Op::Generate(_))));
@@ -228,13 +205,9 @@ fn stamp(attrs: &mut Attrs, shape: Shape, op: Op, ctx: &Ctx<'_>) {
         let (always, never) = match op {
             Op::Generate(_) => (sensitive, !extractable),
             Op::Create | Op::Unwrap => (false, false),
-            Op::Derive {
-                always_sensitive,
-                never_extractable,
-            } => (
-                always_sensitive && sensitive,
-                never_extractable && !extractable,
-            ),
+            Op::Derive { always_sensitive, never_extractable } => {
+                (always_sensitive && sensitive, never_extractable && !extractable)
+            }
         };
         attrs.set(CKA_ALWAYS_SENSITIVE, bool_value(always));
         attrs.set(CKA_NEVER_EXTRACTABLE, bool_value(never));
@@ -244,21 +217,12 @@ fn stamp(attrs: &mut Attrs, shape: Shape, op: Op, ctx: &Ctx<'_>) {
 
 /// Values the token computes from the object's value: certificate fields and check
 /// values, secret key lengths. A caller-given check value must match.
-fn derive_values(
-    attrs: &mut Attrs,
-    shape: Shape,
-    ctx: &Ctx<'_>,
-    given_check: Option<&[u8]>,
-) -> Result<()> {
+fn derive_values(attrs: &mut Attrs, shape: Shape, ctx: &Ctx<'_>, given_check: Option<&[u8]>) -> Result<()> {
     let check = match shape {
         Shape::X509 => {
             let value = attrs.get(CKA_VALUE).unwrap_or_default().to_vec();
             if let Some(f) = der::cert_fields(&value) {
-                for (ty, v) in [
-                    (CKA_SUBJECT, f.subject),
-                    (CKA_ISSUER, f.issuer),
-                    (CKA_SERIAL_NUMBER, f.serial),
-                ] {
+                for (ty, v) in [(CKA_SUBJECT, f.subject), (CKA_ISSUER, f.issuer), (CKA_SERIAL_NUMBER, f.serial)] {
                     if attrs.get(ty).is_none() {
                         attrs.set(ty, v.to_vec());
                     }
@@ -267,10 +231,7 @@ fn derive_values(
                     attrs.set(CKA_PUBLIC_KEY_INFO, f.spki.to_vec());
                 }
             } else if attrs.get(CKA_SUBJECT).is_none() {
-                return Err(err(
-                    CKR_TEMPLATE_INCOMPLETE,
-                    "no CKA_SUBJECT and CKA_VALUE is not a certificate",
-                ));
+                return Err(err(CKR_TEMPLATE_INCOMPLETE, "no CKA_SUBJECT and CKA_VALUE is not a certificate"));
             }
             for ty in [CKA_ISSUER, CKA_SERIAL_NUMBER] {
                 if attrs.get(ty).is_none() {
@@ -279,11 +240,7 @@ fn derive_values(
             }
             Some(ctx.provider.hash(HashAlg::Sha1, &value)[..3].to_vec())
         }
-        Shape::Secret(kt) => match attrs
-            .get(CKA_VALUE)
-            .map(<[u8]>::to_vec)
-            .map(zeroize::Zeroizing::new)
-        {
+        Shape::Secret(kt) => match attrs.get(CKA_VALUE).map(<[u8]>::to_vec).map(zeroize::Zeroizing::new) {
             // Generation fills the value in later and calls `finish_secret`.
             None => None,
             Some(v) => Some(secret_check(ctx.provider, kt, &v, attrs)?),
@@ -292,10 +249,7 @@ fn derive_values(
     };
     if let Some(c) = check {
         if given_check.is_some_and(|g| g != c.as_slice()) {
-            return Err(err(
-                CKR_ATTRIBUTE_VALUE_INVALID,
-                "CKA_CHECK_VALUE does not match the value",
-            ));
+            return Err(err(CKR_ATTRIBUTE_VALUE_INVALID, "CKA_CHECK_VALUE does not match the value"));
         }
         attrs.set(CKA_CHECK_VALUE, c);
     }
@@ -304,28 +258,17 @@ fn derive_values(
 
 /// Checks a secret key's value against its type and `CKA_VALUE_LEN`, sets
 /// `CKA_VALUE_LEN`, and returns its check value.
-fn secret_check(
-    provider: &dyn Provider,
-    kt: CK_KEY_TYPE,
-    value: &[u8],
-    attrs: &mut Attrs,
-) -> Result<Vec<u8>> {
+fn secret_check(provider: &dyn Provider, kt: CK_KEY_TYPE, value: &[u8], attrs: &mut Attrs) -> Result<Vec<u8>> {
     if let Some(len) = attrs.ulong(CKA_VALUE_LEN)
         && len != value.len() as u64
     {
-        return Err(err(
-            CKR_TEMPLATE_INCONSISTENT,
-            "CKA_VALUE_LEN does not match CKA_VALUE",
-        ));
+        return Err(err(CKR_TEMPLATE_INCONSISTENT, "CKA_VALUE_LEN does not match CKA_VALUE"));
     }
     attrs.set(CKA_VALUE_LEN, ulong_value(value.len() as u64));
     match kt {
         CKK_AES => {
             if ![16, 24, 32].contains(&value.len()) {
-                return Err(err(
-                    CKR_ATTRIBUTE_VALUE_INVALID,
-                    "an AES key is 16, 24 or 32 bytes",
-                ));
+                return Err(err(CKR_ATTRIBUTE_VALUE_INVALID, "an AES key is 16, 24 or 32 bytes"));
             }
             // PKCS#11 v3.0 §2.8.1: the first 3 bytes of AES-ECB(key, zero block).
             let mut block = [0u8; 16];
@@ -334,10 +277,7 @@ fn secret_check(
         }
         _ => {
             if value.is_empty() {
-                return Err(err(
-                    CKR_ATTRIBUTE_VALUE_INVALID,
-                    "a secret key needs at least one byte",
-                ));
+                return Err(err(CKR_ATTRIBUTE_VALUE_INVALID, "a secret key needs at least one byte"));
             }
             // §2.36 (generic secret): the first 3 bytes of SHA-1(value).
             Ok(provider.hash(HashAlg::Sha1, value)[..3].to_vec())
@@ -348,9 +288,7 @@ fn secret_check(
 /// After generation or derivation has produced a secret key's value: sets it and
 /// its check value and length.
 pub fn finish_secret(attrs: &mut Attrs, provider: &dyn Provider, value: Vec<u8>) -> Result<()> {
-    let kt = attrs
-        .ulong(CKA_KEY_TYPE)
-        .unwrap_or(CKK_GENERIC_SECRET as u64) as CK_KEY_TYPE;
+    let kt = attrs.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET as u64) as CK_KEY_TYPE;
     attrs.remove(CKA_VALUE_LEN);
     let check = secret_check(provider, kt, &value, attrs)?;
     attrs.set(CKA_VALUE, value);
@@ -360,10 +298,7 @@ pub fn finish_secret(attrs: &mut Attrs, provider: &dyn Provider, value: Vec<u8>)
 
 fn check_so_only(rule: &Rule, v: &[u8], so: bool) -> Result<()> {
     if rule.has(rules::SO_ONLY_TRUE) && attr::as_bool(v) == Some(true) && !so {
-        return Err(err(
-            CKR_ATTRIBUTE_READ_ONLY,
-            format!("only the SO may set {}", Attr(rule.ty)),
-        ));
+        return Err(err(CKR_ATTRIBUTE_READ_ONLY, format!("only the SO may set {}", Attr(rule.ty))));
     }
     Ok(())
 }
@@ -375,18 +310,13 @@ fn check_change(rule: &Rule, old: Option<&[u8]>, new: &[u8], so: bool) -> Result
     let bad = (rule.has(rules::ONLY_TO_TRUE) && old == Some(true) && new == Some(false))
         || (rule.has(rules::ONLY_TO_FALSE) && old == Some(false) && new == Some(true));
     if bad {
-        return Err(err(
-            CKR_ATTRIBUTE_READ_ONLY,
-            format!("{} cannot change back", Attr(rule.ty)),
-        ));
+        return Err(err(CKR_ATTRIBUTE_READ_ONLY, format!("{} cannot change back", Attr(rule.ty))));
     }
     Ok(())
 }
 
 fn table_of(obj: &Object) -> Result<&'static rules::Rules> {
-    obj.shape()
-        .and_then(rules::rules)
-        .ok_or_else(|| err(CKR_GENERAL_ERROR, "object of unknown shape"))
+    obj.shape().and_then(rules::rules).ok_or_else(|| err(CKR_GENERAL_ERROR, "object of unknown shape"))
 }
 
 /// `C_SetAttributeValue`: the object's new attributes, all changes checked first.
@@ -399,16 +329,10 @@ pub fn set(obj: &Object, template: &Template, so: bool) -> Result<Attrs> {
     let mut attrs = obj.attrs.clone();
     for (ty, v) in &template.0 {
         let rule = table.get(*ty).ok_or_else(|| {
-            err(
-                CKR_ATTRIBUTE_TYPE_INVALID,
-                format!("{} is not an attribute of this object", Attr(*ty)),
-            )
+            err(CKR_ATTRIBUTE_TYPE_INVALID, format!("{} is not an attribute of this object", Attr(*ty)))
         })?;
         if !rule.has(rules::SETTABLE) {
-            return Err(err(
-                CKR_ATTRIBUTE_READ_ONLY,
-                format!("{} cannot be changed", Attr(*ty)),
-            ));
+            return Err(err(CKR_ATTRIBUTE_READ_ONLY, format!("{} cannot be changed", Attr(*ty))));
         }
         check_change(rule, obj.attrs.get(*ty), v, so)?;
         attrs.set(*ty, v.clone());
@@ -427,20 +351,14 @@ pub fn copy(obj: &Object, template: &Template, ctx: &Ctx<'_>) -> Result<Attrs> {
     let mut attrs = obj.attrs.clone();
     for (ty, v) in &template.0 {
         let rule = table.get(*ty).ok_or_else(|| {
-            err(
-                CKR_ATTRIBUTE_TYPE_INVALID,
-                format!("{} is not an attribute of this object", Attr(*ty)),
-            )
+            err(CKR_ATTRIBUTE_TYPE_INVALID, format!("{} is not an attribute of this object", Attr(*ty)))
         })?;
         if !rule.has(rules::SETTABLE) && !rule.has(rules::COPY_SETTABLE) {
             // Giving an attribute its current value is not a change.
             if obj.attrs.get(*ty) == Some(v.as_slice()) {
                 continue;
             }
-            return Err(err(
-                CKR_ATTRIBUTE_READ_ONLY,
-                format!("{} cannot be changed in a copy", Attr(*ty)),
-            ));
+            return Err(err(CKR_ATTRIBUTE_READ_ONLY, format!("{} cannot be changed in a copy", Attr(*ty))));
         }
         check_change(rule, obj.attrs.get(*ty), v, ctx.so)?;
         attrs.set(*ty, v.clone());
@@ -457,8 +375,5 @@ pub fn copy(obj: &Object, template: &Template, ctx: &Ctx<'_>) -> Result<Attrs> {
 /// Whether attribute `ty` of an object is key material that must be sealed and may
 /// be hidden.
 pub fn is_secret(obj_shape: Option<Shape>, ty: CK_ATTRIBUTE_TYPE) -> bool {
-    obj_shape
-        .and_then(rules::rules)
-        .and_then(|t| t.get(ty))
-        .is_some_and(|r| r.has(rules::SECRET))
+    obj_shape.and_then(rules::rules).and_then(|t| t.get(ty)).is_some_and(|r| r.has(rules::SECRET))
 }

@@ -30,14 +30,7 @@ fn read(b: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
     };
     let end = hdr.checked_add(len)?;
     let whole = b.get(..end)?;
-    Some((
-        Tlv {
-            tag,
-            whole,
-            body: &whole[hdr..],
-        },
-        &b[end..],
-    ))
+    Some((Tlv { tag, whole, body: &whole[hdr..] }, &b[end..]))
 }
 
 /// Fields of a certificate, each as its complete DER encoding.
@@ -82,12 +75,7 @@ pub fn cert_fields(der: &[u8]) -> Option<CertFields<'_>> {
     if [sig.tag, issuer.tag, validity.tag, subject.tag, spki.tag] != [0x30; 5] {
         return None;
     }
-    Some(CertFields {
-        serial,
-        issuer: issuer.whole,
-        subject: subject.whole,
-        spki: spki.whole,
-    })
+    Some(CertFields { serial, issuer: issuer.whole, subject: subject.whole, spki: spki.whole })
 }
 
 #[cfg(test)]
@@ -96,13 +84,7 @@ mod tests {
 
     #[test]
     fn garbage_is_none_not_a_panic() {
-        for bad in [
-            &b""[..],
-            b"\x30",
-            b"\x30\x84\xff\xff\xff\xff",
-            b"\x30\x03\x02\x01",
-            b"\x1f\x00",
-        ] {
+        for bad in [&b""[..], b"\x30", b"\x30\x84\xff\xff\xff\xff", b"\x30\x03\x02\x01", b"\x1f\x00"] {
             assert!(cert_fields(bad).is_none());
         }
     }

@@ -35,16 +35,12 @@ pub struct Object {
     pub lifetime: Lifetime,
     /// Its attributes.
     pub attrs: Attrs,
-    /// Sealed attributes are not loaded (a public object before login).
-    pub locked: bool,
 }
 
 impl Object {
     /// `CKA_CLASS`.
     pub fn class(&self) -> CK_OBJECT_CLASS {
-        self.attrs
-            .ulong(CKA_CLASS)
-            .unwrap_or(CK_UNAVAILABLE_INFORMATION as u64) as CK_OBJECT_CLASS
+        self.attrs.ulong(CKA_CLASS).unwrap_or(CK_UNAVAILABLE_INFORMATION as u64) as CK_OBJECT_CLASS
     }
 
     /// The rule-table shape of this object.
@@ -65,16 +61,12 @@ impl Object {
     /// Whether `CKA_SENSITIVE` is true or `CKA_EXTRACTABLE` false: secret
     /// attributes then stay inside.
     pub fn guards_secrets(&self) -> bool {
-        self.attrs.bool(CKA_SENSITIVE).unwrap_or(false)
-            || !self.attrs.bool(CKA_EXTRACTABLE).unwrap_or(true)
+        self.attrs.bool(CKA_SENSITIVE).unwrap_or(false) || !self.attrs.bool(CKA_EXTRACTABLE).unwrap_or(true)
     }
 }
 
 /// The shape of an object of `class`, reading sub-types through `ulong`.
-pub fn shape_of(
-    class: CK_OBJECT_CLASS,
-    ulong: impl Fn(CK_ATTRIBUTE_TYPE) -> Option<u64>,
-) -> Option<Shape> {
+pub fn shape_of(class: CK_OBJECT_CLASS, ulong: impl Fn(CK_ATTRIBUTE_TYPE) -> Option<u64>) -> Option<Shape> {
     let kt = || ulong(CKA_KEY_TYPE).map(|v| v as CK_KEY_TYPE);
     Some(match class {
         CKO_DATA => Shape::Data,
@@ -105,10 +97,7 @@ impl Drop for Attrs {
 impl Attrs {
     /// The value of `ty`.
     pub fn get(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<&[u8]> {
-        self.0
-            .binary_search_by_key(&ty, |(t, _)| *t)
-            .ok()
-            .map(|i| self.0[i].1.as_slice())
+        self.0.binary_search_by_key(&ty, |(t, _)| *t).ok().map(|i| self.0[i].1.as_slice())
     }
 
     /// Sets `ty` (replacing any value).

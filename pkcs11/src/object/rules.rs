@@ -113,11 +113,7 @@ const STORAGE: &[Rule] = &[
 ];
 
 /// Table 28: data objects.
-const DATA: &[Rule] = &[
-    r(CKA_APPLICATION, SETTABLE, E),
-    r(CKA_OBJECT_ID, SETTABLE, E),
-    r(CKA_VALUE, SETTABLE, E),
-];
+const DATA: &[Rule] = &[r(CKA_APPLICATION, SETTABLE, E), r(CKA_OBJECT_ID, SETTABLE, E), r(CKA_VALUE, SETTABLE, E)];
 
 /// Table 21 (common certificate attributes) and Table 23 (X.509 public key certificates).
 const X509: &[Rule] = &[
@@ -220,11 +216,7 @@ const RSA_PUBLIC: &[Rule] = &[
 const RSA_PRIVATE: &[Rule] = &[
     r(CKA_MODULUS, REQUIRED | NO_GEN | NO_UNWRAP, N),
     r(CKA_PUBLIC_EXPONENT, NO_GEN | NO_UNWRAP, N),
-    r(
-        CKA_PRIVATE_EXPONENT,
-        REQUIRED | NO_GEN | NO_UNWRAP | SECRET,
-        N,
-    ),
+    r(CKA_PRIVATE_EXPONENT, REQUIRED | NO_GEN | NO_UNWRAP | SECRET, N),
     r(CKA_PRIME_1, NO_GEN | NO_UNWRAP | SECRET, N),
     r(CKA_PRIME_2, NO_GEN | NO_UNWRAP | SECRET, N),
     r(CKA_EXPONENT_1, NO_GEN | NO_UNWRAP | SECRET, N),
@@ -233,23 +225,16 @@ const RSA_PRIVATE: &[Rule] = &[
 ];
 
 /// EC (and Edwards) public keys.
-const EC_PUBLIC: &[Rule] = &[
-    r(CKA_EC_PARAMS, REQUIRED | GEN_REQUIRED, N),
-    r(CKA_EC_POINT, REQUIRED | NO_GEN, N),
-];
+const EC_PUBLIC: &[Rule] = &[r(CKA_EC_PARAMS, REQUIRED | GEN_REQUIRED, N), r(CKA_EC_POINT, REQUIRED | NO_GEN, N)];
 
 /// EC (and Edwards) private keys.
-const EC_PRIVATE: &[Rule] = &[
-    r(CKA_EC_PARAMS, REQUIRED | NO_GEN | NO_UNWRAP, N),
-    r(CKA_VALUE, REQUIRED | NO_GEN | NO_UNWRAP | SECRET, N),
-];
+const EC_PRIVATE: &[Rule] =
+    &[r(CKA_EC_PARAMS, REQUIRED | NO_GEN | NO_UNWRAP, N), r(CKA_VALUE, REQUIRED | NO_GEN | NO_UNWRAP | SECRET, N)];
 
 /// Generic secrets, HMAC keys and AES keys. `CKA_VALUE_LEN` is accepted at import
 /// when it matches the value (many tools send it), and computed otherwise.
-const SECRET_VALUE: &[Rule] = &[
-    r(CKA_VALUE, REQUIRED | NO_GEN | NO_UNWRAP | SECRET, N),
-    r(CKA_VALUE_LEN, GEN_REQUIRED | NO_UNWRAP, N),
-];
+const SECRET_VALUE: &[Rule] =
+    &[r(CKA_VALUE, REQUIRED | NO_GEN | NO_UNWRAP | SECRET, N), r(CKA_VALUE_LEN, GEN_REQUIRED | NO_UNWRAP, N)];
 
 /// ferrohsm partitions.
 const PARTITION: &[Rule] = &[
@@ -292,10 +277,7 @@ impl Rules {
 
     /// The rule for `ty`, if the attribute is valid for this kind of object.
     pub fn get(&self, ty: CK_ATTRIBUTE_TYPE) -> Option<&Rule> {
-        self.rules
-            .binary_search_by_key(&ty, |x| x.ty)
-            .ok()
-            .map(|i| &self.rules[i])
+        self.rules.binary_search_by_key(&ty, |x| x.ty).ok().map(|i| &self.rules[i])
     }
 
     /// Every rule, in attribute order.
@@ -324,15 +306,8 @@ pub enum Shape {
 /// Key types this build stores, per class.
 pub const ASYMMETRIC_KEY_TYPES: &[CK_KEY_TYPE] = &[CKK_RSA, CKK_EC, CKK_EC_EDWARDS];
 /// Secret key types this build stores.
-pub const SECRET_KEY_TYPES: &[CK_KEY_TYPE] = &[
-    CKK_GENERIC_SECRET,
-    CKK_AES,
-    CKK_SHA_1_HMAC,
-    CKK_SHA224_HMAC,
-    CKK_SHA256_HMAC,
-    CKK_SHA384_HMAC,
-    CKK_SHA512_HMAC,
-];
+pub const SECRET_KEY_TYPES: &[CK_KEY_TYPE] =
+    &[CKK_GENERIC_SECRET, CKK_AES, CKK_SHA_1_HMAC, CKK_SHA224_HMAC, CKK_SHA256_HMAC, CKK_SHA384_HMAC, CKK_SHA512_HMAC];
 
 static TABLES: Lazy<HashMap<Shape, Rules>> = Lazy::new(|| {
     let mut t = HashMap::new();
@@ -344,20 +319,11 @@ static TABLES: Lazy<HashMap<Shape, Rules>> = Lazy::new(|| {
             CKK_RSA => (RSA_PUBLIC, RSA_PRIVATE),
             _ => (EC_PUBLIC, EC_PRIVATE),
         };
-        t.insert(
-            Shape::Public(kt),
-            Rules::build(&[STORAGE, KEY, PUBLIC, public]),
-        );
-        t.insert(
-            Shape::Private(kt),
-            Rules::build(&[STORAGE, KEY, PRIVATE, private]),
-        );
+        t.insert(Shape::Public(kt), Rules::build(&[STORAGE, KEY, PUBLIC, public]));
+        t.insert(Shape::Private(kt), Rules::build(&[STORAGE, KEY, PRIVATE, private]));
     }
     for &kt in SECRET_KEY_TYPES {
-        t.insert(
-            Shape::Secret(kt),
-            Rules::build(&[STORAGE, KEY, SECRET_KEY, SECRET_VALUE]),
-        );
+        t.insert(Shape::Secret(kt), Rules::build(&[STORAGE, KEY, SECRET_KEY, SECRET_VALUE]));
     }
     t
 });
@@ -376,27 +342,15 @@ mod tests {
         let p = rules(Shape::Private(CKK_RSA)).unwrap();
         assert!(p.get(CKA_PRIVATE_EXPONENT).unwrap().has(SECRET));
         assert!(!p.get(CKA_MODULUS).unwrap().has(SECRET));
-        for ty in [
-            CKA_LOCAL,
-            CKA_ALWAYS_SENSITIVE,
-            CKA_NEVER_EXTRACTABLE,
-            CKA_UNIQUE_ID,
-            CKA_FERRO_ORIGIN,
-        ] {
+        for ty in [CKA_LOCAL, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_UNIQUE_ID, CKA_FERRO_ORIGIN] {
             assert!(p.get(ty).unwrap().has(TOKEN_SET), "{ty:#x}");
         }
         let s = rules(Shape::Secret(CKK_AES)).unwrap();
         assert!(s.get(CKA_VALUE).unwrap().has(SECRET));
-        assert_eq!(
-            s.get(CKA_PRIVATE).unwrap().default,
-            DefaultValue::Bool(true)
-        );
+        assert_eq!(s.get(CKA_PRIVATE).unwrap().default, DefaultValue::Bool(true));
         assert!(s.get(CKA_MODULUS).is_none());
         let d = rules(Shape::Data).unwrap();
         assert!(!d.get(CKA_VALUE).unwrap().has(SECRET));
-        assert_eq!(
-            d.get(CKA_PRIVATE).unwrap().default,
-            DefaultValue::Bool(false)
-        );
+        assert_eq!(d.get(CKA_PRIVATE).unwrap().default, DefaultValue::Bool(false));
     }
 }

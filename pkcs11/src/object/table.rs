@@ -13,13 +13,7 @@ use super::{Lifetime, Object};
 use crate::vendor::CKA_FERRO_ATTESTS;
 
 /// Attributes with an index.
-pub const INDEXED: &[CK_ATTRIBUTE_TYPE] = &[
-    CKA_CLASS,
-    CKA_LABEL,
-    CKA_ID,
-    CKA_UNIQUE_ID,
-    CKA_FERRO_ATTESTS,
-];
+pub const INDEXED: &[CK_ATTRIBUTE_TYPE] = &[CKA_CLASS, CKA_LABEL, CKA_ID, CKA_UNIQUE_ID, CKA_FERRO_ATTESTS];
 
 /// Objects by handle, with value indexes.
 #[derive(Default)]
@@ -49,10 +43,7 @@ impl ObjectTable {
         self.remove(obj.handle);
         for &ty in INDEXED {
             if let Some(v) = obj.attrs.get(ty) {
-                self.index
-                    .entry((ty, v.into()))
-                    .or_default()
-                    .insert(obj.handle);
+                self.index.entry((ty, v.into())).or_default().insert(obj.handle);
             }
         }
         self.objects.insert(obj.handle, obj);
@@ -77,12 +68,7 @@ impl ObjectTable {
 
     /// Removes every object matching `pred`, returning them.
     pub fn remove_where(&mut self, pred: impl Fn(&Object) -> bool) -> Vec<Arc<Object>> {
-        let handles: Vec<_> = self
-            .objects
-            .values()
-            .filter(|o| pred(o))
-            .map(|o| o.handle)
-            .collect();
+        let handles: Vec<_> = self.objects.values().filter(|o| pred(o)).map(|o| o.handle).collect();
         handles.into_iter().filter_map(|h| self.remove(h)).collect()
     }
 
@@ -113,18 +99,9 @@ impl ObjectTable {
         }
         let check = |o: &Object| visible(o) && template.iter().all(|(ty, v)| matches(o, *ty, v));
         match best {
-            Some(set) => set
-                .iter()
-                .filter(|h| self.objects.get(h).is_some_and(|o| check(o)))
-                .copied()
-                .collect(),
+            Some(set) => set.iter().filter(|h| self.objects.get(h).is_some_and(|o| check(o))).copied().collect(),
             None => {
-                let mut all: Vec<_> = self
-                    .objects
-                    .values()
-                    .filter(|o| check(o))
-                    .map(|o| o.handle)
-                    .collect();
+                let mut all: Vec<_> = self.objects.values().filter(|o| check(o)).map(|o| o.handle).collect();
                 all.sort_unstable();
                 all
             }
@@ -133,11 +110,7 @@ impl ObjectTable {
 
     /// Handles of the session objects owned by `session`.
     pub fn owned_by(&self, session: CK_SESSION_HANDLE) -> Vec<CK_OBJECT_HANDLE> {
-        self.objects
-            .values()
-            .filter(|o| o.lifetime == Lifetime::Session(session))
-            .map(|o| o.handle)
-            .collect()
+        self.objects.values().filter(|o| o.lifetime == Lifetime::Session(session)).map(|o| o.handle).collect()
     }
 }
 
@@ -150,12 +123,7 @@ mod tests {
         let mut attrs = Attrs::default();
         attrs.set(CKA_CLASS, attr::ulong_value(CKO_DATA as u64));
         attrs.set(CKA_LABEL, label.to_vec());
-        Arc::new(Object {
-            handle,
-            lifetime: Lifetime::Session(1),
-            attrs,
-            locked: false,
-        })
+        Arc::new(Object { handle, lifetime: Lifetime::Session(1), attrs })
     }
 
     fn exact(o: &Object, ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> bool {
@@ -168,8 +136,7 @@ mod tests {
         t.insert(obj(1, b"a"));
         t.insert(obj(2, b"b"));
         t.insert(obj(3, b"a"));
-        let by_label =
-            |t: &ObjectTable, l: &[u8]| t.find(&[(CKA_LABEL, l.to_vec())], |_| true, exact);
+        let by_label = |t: &ObjectTable, l: &[u8]| t.find(&[(CKA_LABEL, l.to_vec())], |_| true, exact);
         assert_eq!(by_label(&t, b"a"), vec![1, 3]);
         t.insert(obj(1, b"c")); // relabel
         assert_eq!(by_label(&t, b"a"), vec![3]);

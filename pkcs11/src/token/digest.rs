@@ -41,32 +41,19 @@ pub fn digest_init(m: &Module, session: CK_SESSION_HANDLE, mech: &Mechanism) -> 
         return Err(err(CKR_OPERATION_ACTIVE, "a digest is already active"));
     }
     m.mechanisms.check(mech.ty, CKF_DIGEST)?;
-    let alg = HashAlg::from_mechanism(mech.ty)
-        .ok_or_else(|| err(CKR_MECHANISM_INVALID, "not a digest"))?;
+    let alg = HashAlg::from_mechanism(mech.ty).ok_or_else(|| err(CKR_MECHANISM_INVALID, "not a digest"))?;
     mech.no_parameter()?;
-    ops.digest = Some(DigestOp {
-        alg,
-        hasher: m.provider.hasher(alg),
-        multi: false,
-    });
+    ops.digest = Some(DigestOp { alg, hasher: m.provider.hasher(alg), multi: false });
     Ok(())
 }
 
 /// `C_Digest`.
-pub fn digest(
-    m: &Module,
-    session: CK_SESSION_HANDLE,
-    data: &[u8],
-    cap: Option<usize>,
-) -> Result<Output> {
+pub fn digest(m: &Module, session: CK_SESSION_HANDLE, data: &[u8], cap: Option<usize>) -> Result<Output> {
     let s = m.session(session)?;
     with_op(&s, |slot| {
         let op = slot.as_mut().expect("checked by with_op");
         if op.multi {
-            return Err(err(
-                CKR_OPERATION_ACTIVE,
-                "C_Digest cannot finish a multi-part digest",
-            ));
+            return Err(err(CKR_OPERATION_ACTIVE, "C_Digest cannot finish a multi-part digest"));
         }
         if let Some(out) = Output::need(cap, op.alg.output_len()) {
             return Ok(out);
@@ -91,20 +78,13 @@ pub fn digest_update(m: &Module, session: CK_SESSION_HANDLE, data: &[u8]) -> Res
 /// `C_DigestKey`: digests a secret key's value, which stays inside.
 pub fn digest_key(m: &Module, session: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<()> {
     let s = m.session(session)?;
-    let obj = object(&s.token.state.read(), key)
-        .map_err(|_| err(CKR_KEY_HANDLE_INVALID, format!("no key {key}")));
+    let obj = object(&s.token.state.read(), key).map_err(|_| err(CKR_KEY_HANDLE_INVALID, format!("no key {key}")));
     with_op(&s, |slot| {
         let obj = obj?;
         if obj.class() != CKO_SECRET_KEY {
-            return Err(err(
-                CKR_KEY_INDIGESTIBLE,
-                "only secret keys can be digested",
-            ));
+            return Err(err(CKR_KEY_INDIGESTIBLE, "only secret keys can be digested"));
         }
-        let value = obj
-            .attrs
-            .get(CKA_VALUE)
-            .ok_or_else(|| err(CKR_KEY_INDIGESTIBLE, "key value not loaded"))?;
+        let value = obj.attrs.get(CKA_VALUE).ok_or_else(|| err(CKR_KEY_INDIGESTIBLE, "key value not loaded"))?;
         let op = slot.as_mut().expect("checked by with_op");
         op.multi = true;
         op.hasher.update(value);

@@ -13,17 +13,10 @@ use super::{Login, TokenState, load_objects};
 use crate::error::{Result, err};
 use crate::module::Module;
 use crate::object::Lifetime;
-use crate::object::build::is_secret;
 
 /// Checks `pin` for `role` and returns the master key. The partition record is
 /// re-read either way (the failure counter or the login time changed).
-pub fn verify_pin(
-    m: &Module,
-    partition: u32,
-    st: &mut TokenState,
-    role: Role,
-    pin: &[u8],
-) -> Result<MasterKey> {
+pub fn verify_pin(m: &Module, partition: u32, st: &mut TokenState, role: Role, pin: &[u8]) -> Result<MasterKey> {
     let max = st.policy().max_pin_failures;
     let r = m.store.login(partition, role, pin, max);
     if let Ok(rec) = m.store.partition(partition) {
@@ -44,16 +37,10 @@ pub fn login(m: &Module, session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[
         CKU_CONTEXT_SPECIFIC => {
             let st = s.token.state.read();
             if !st.user_logged_in() {
-                return Err(err(
-                    CKR_USER_NOT_LOGGED_IN,
-                    "context-specific login needs the user logged in",
-                ));
+                return Err(err(CKR_USER_NOT_LOGGED_IN, "context-specific login needs the user logged in"));
             }
             // No operation in progress uses a key with CKA_ALWAYS_AUTHENTICATE.
-            return Err(err(
-                CKR_OPERATION_NOT_INITIALIZED,
-                "no operation waits for re-authentication",
-            ));
+            return Err(err(CKR_OPERATION_NOT_INITIALIZED, "no operation waits for re-authentication"));
         }
         _ => return Err(err(CKR_USER_TYPE_INVALID, format!("user type {user}"))),
     };
@@ -63,79 +50,43 @@ pub fn login(m: &Module, session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[
         return Err(if l.user == user {
             err(CKR_USER_ALREADY_LOGGED_IN, "already logged in")
         } else {
-            err(
-                CKR_USER_ANOTHER_ALREADY_LOGGED_IN,
-                "another user is logged in",
-            )
+            err(CKR_USER_ANOTHER_ALREADY_LOGGED_IN, "another user is logged in")
         });
     }
     if role == Role::So && st.sessions > st.rw_sessions {
-        return Err(err(
-            CKR_SESSION_READ_ONLY_EXISTS,
-            "close the read-only sessions before an SO login",
-        ));
+        return Err(err(CKR_SESSION_READ_ONLY_EXISTS, "close the read-only sessions before an SO login"));
     }
     if role == Role::User && st.record.user.is_none() {
         return Err(err(CKR_USER_PIN_NOT_INITIALIZED, "the user PIN is not set"));
     }
     let master = Arc::new(verify_pin(m, token.partition, &mut st, role, pin)?);
-    load_objects(
-        m,
-        token.partition,
-        &mut st,
-        Some((&master, role == Role::User)),
-    )?;
+    if role == Role::User {
+        load_objects(m, token.partition, &mut st, Some(&master))?;
+    }
     st.login = Some(Login { user, master });
     log::info!("slot {}: {role:?} logged in", token.slot_id);
     Ok(())
 }
 
 /// `C_LoginUser` (3.0): this token has no user names.
-pub fn login_user(
-    m: &Module,
-    session: CK_SESSION_HANDLE,
-    user: CK_USER_TYPE,
-    pin: &[u8],
-    name: &[u8],
-) -> Result<()> {
+pub fn login_user(m: &Module, session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8], name: &[u8]) -> Result<()> {
     if !name.is_empty() {
         return Err(err(CKR_ARGUMENTS_BAD, "this token has no user names"));
     }
     login(m, session, user, pin)
 }
 
-/// Forgets the login: private token objects leave memory, public ones lose their
-/// sealed attributes, the master key is dropped (and zeroized when the last
-/// reference goes).
+/// Forgets the login (PKCS#11 §5.6, `C_Logout`): private session objects are
+/// destroyed, private token objects leave memory and their handles become invalid
+/// for good, the master key is dropped (and zeroized when the last reference goes).
 pub fn drop_login(st: &mut TokenState) {
     st.login = None;
-    let removed = st
-        .objects
-        .remove_where(|o| matches!(o.lifetime, Lifetime::Token(_)) && o.private());
-    st.locked_private += removed.len();
-    let with_secrets: Vec<_> = st
-        .objects
-        .iter()
-        .filter(|o| matches!(o.lifetime, Lifetime::Token(_)))
-        .filter(|o| o.attrs.iter().any(|(ty, _)| is_secret(o.shape(), ty)))
-        .cloned()
-        .collect();
-    for o in with_secrets {
-        let mut attrs = o.attrs.clone();
-        let secret: Vec<_> = attrs
-            .iter()
-            .map(|(t, _)| t)
-            .filter(|t| is_secret(o.shape(), *t))
-            .collect();
-        for t in secret {
-            attrs.remove(t);
+    let removed = st.objects.remove_where(|o| !matches!(o.lifetime, Lifetime::Partition(_)) && o.private());
+    for o in &removed {
+        if let Lifetime::Token(oid) = o.lifetime {
+            st.handles.remove(&oid);
+            st.locked_private += 1;
         }
-        st.objects.insert(Arc::new(crate::object::Object {
-            handle: o.handle,
-            lifetime: o.lifetime,
-            attrs,
-            locked: true,
-        }));
     }
 }
 
@@ -155,25 +106,14 @@ pub fn init_pin(m: &Module, session: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()
     let s = m.session(session)?;
     let mut st = s.token.write();
     if !st.so_logged_in() {
-        return Err(err(
-            CKR_USER_NOT_LOGGED_IN,
-            "C_InitPIN needs the SO logged in",
-        ));
+        return Err(err(CKR_USER_NOT_LOGGED_IN, "C_InitPIN needs the SO logged in"));
     }
     if !s.rw {
-        return Err(err(
-            CKR_SESSION_READ_ONLY,
-            "C_InitPIN needs a read/write session",
-        ));
+        return Err(err(CKR_SESSION_READ_ONLY, "C_InitPIN needs a read/write session"));
     }
     st.policy().check_pin(pin)?;
-    let master = st
-        .master()
-        .cloned()
-        .expect("a logged-in token has its master key");
-    st.record = m
-        .store
-        .set_pin(s.token.partition, Role::User, pin, &master)?;
+    let master = st.master().cloned().expect("a logged-in token has its master key");
+    st.record = m.store.set_pin(s.token.partition, Role::User, pin, &master)?;
     log::info!("slot {}: user PIN set by the SO", s.token.slot_id);
     Ok(())
 }
@@ -183,17 +123,10 @@ pub fn init_pin(m: &Module, session: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()
 pub fn set_pin(m: &Module, session: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -> Result<()> {
     let s = m.session(session)?;
     if !s.rw {
-        return Err(err(
-            CKR_SESSION_READ_ONLY,
-            "C_SetPIN needs a read/write session",
-        ));
+        return Err(err(CKR_SESSION_READ_ONLY, "C_SetPIN needs a read/write session"));
     }
     let mut st = s.token.write();
-    let role = if st.so_logged_in() {
-        Role::So
-    } else {
-        Role::User
-    };
+    let role = if st.so_logged_in() { Role::So } else { Role::User };
     if role == Role::User && st.record.user.is_none() {
         return Err(err(CKR_USER_PIN_NOT_INITIALIZED, "the user PIN is not set"));
     }

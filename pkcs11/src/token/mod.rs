@@ -75,10 +75,7 @@ impl Policy {
     /// Checks a new PIN's length.
     pub fn check_pin(&self, pin: &[u8]) -> Result<()> {
         if pin.len() < self.min_pin_len || pin.len() > MAX_PIN_LEN {
-            return Err(err(
-                CKR_PIN_LEN_RANGE,
-                format!("PIN must be {} to {MAX_PIN_LEN} bytes", self.min_pin_len),
-            ));
+            return Err(err(CKR_PIN_LEN_RANGE, format!("PIN must be {} to {MAX_PIN_LEN} bytes", self.min_pin_len)));
         }
         Ok(())
     }
@@ -104,7 +101,9 @@ pub struct TokenState {
     pub login: Option<Login>,
     /// Objects visible in memory.
     pub objects: ObjectTable,
-    /// Handles given to token objects, kept across logout so they stay stable.
+    /// Handles given to token objects: stable for public objects; private objects
+    /// get new ones at each login (§5.6: after `C_Logout`, handles to private
+    /// objects stay invalid even after a new login).
     pub handles: HashMap<u64, CK_OBJECT_HANDLE>,
     /// Private token objects not loaded (no user login).
     pub locked_private: usize,
@@ -143,10 +142,7 @@ impl TokenState {
 
     /// The handle of token object `oid`, allocating one on first sight.
     pub fn handle_for(&mut self, module: &Module, oid: u64) -> CK_OBJECT_HANDLE {
-        *self
-            .handles
-            .entry(oid)
-            .or_insert_with(|| module.new_handle())
+        *self.handles.entry(oid).or_insert_with(|| module.new_handle())
     }
 }
 
@@ -165,12 +161,7 @@ impl Token {
             rw_sessions: 0,
         };
         load_objects(module, partition, &mut state, None)?;
-        Ok(Self {
-            slot_id: partition as CK_SLOT_ID,
-            partition,
-            admin,
-            state: RwLock::new(state),
-        })
+        Ok(Self { slot_id: partition as CK_SLOT_ID, partition, admin, state: RwLock::new(state) })
     }
 
     /// Locks the state for a change.
@@ -181,20 +172,13 @@ impl Token {
 
 /// Whether a stored record is a private object (its class is sealed).
 fn record_is_private(rec: &ObjectRecord) -> bool {
-    !rec.attrs
-        .iter()
-        .any(|(t, v)| *t == CKA_CLASS as u64 && matches!(v, StoredValue::Plain(_)))
+    !rec.attrs.iter().any(|(t, v)| *t == CKA_CLASS as u64 && matches!(v, StoredValue::Plain(_)))
 }
 
-/// (Re)loads a partition's token objects from the store into `state`: public objects
-/// always, their sealed attributes and the private objects when `master` is given
-/// and (for private objects) the user is logged in.
-pub fn load_objects(
-    module: &Module,
-    partition: u32,
-    state: &mut TokenState,
-    master: Option<(&MasterKey, bool)>,
-) -> Result<()> {
+/// Loads a partition's token objects from the store into `state`: the public
+/// objects when `master` is `None` (at start), the private ones when it is the
+/// master key a user login unlocked.
+pub fn load_objects(module: &Module, partition: u32, state: &mut TokenState, master: Option<&MasterKey>) -> Result<()> {
     let mut locked_private = 0;
     for item in module.store.objects(partition) {
         let (oid, rec) = match item {
@@ -206,42 +190,27 @@ pub fn load_objects(
             }
         };
         let private = record_is_private(&rec);
-        let key = match master {
-            Some((m, with_private)) if with_private || !private => Some(m),
-            _ => None,
-        };
-        if key.is_none() && private {
-            locked_private += 1;
+        if private != master.is_some() {
+            locked_private += usize::from(private);
             continue;
         }
         let mut attrs = Attrs::default();
-        let mut locked = false;
         let mut damaged = false;
         for (ty, v) in &rec.attrs {
-            match (v, key) {
-                (StoredValue::Plain(b), _) => attrs.set(*ty as CK_ATTRIBUTE_TYPE, b.clone()),
-                (StoredValue::Sealed(b), Some(m)) => {
-                    match module.store.unseal(partition, oid, *ty, b, m) {
-                        Ok(plain) => attrs.set(*ty as CK_ATTRIBUTE_TYPE, plain.to_vec()),
-                        Err(e) => {
-                            log::warn!("partition {partition}: object {oid:#x}: {e}");
-                            damaged = true;
-                        }
-                    }
+            match module.store.unseal(partition, oid, *ty, v, master) {
+                Ok(plain) => attrs.set(*ty as CK_ATTRIBUTE_TYPE, plain.to_vec()),
+                Err(e) => {
+                    log::warn!("partition {partition}: object {oid:#x}: {e}");
+                    damaged = true;
+                    break;
                 }
-                (StoredValue::Sealed(_), None) => locked = true,
             }
         }
         if damaged {
             continue;
         }
         let handle = state.handle_for(module, oid);
-        state.objects.insert(Arc::new(Object {
-            handle,
-            lifetime: Lifetime::Token(oid),
-            attrs,
-            locked,
-        }));
+        state.objects.insert(Arc::new(Object { handle, lifetime: Lifetime::Token(oid), attrs }));
     }
     state.locked_private = locked_private;
     Ok(())

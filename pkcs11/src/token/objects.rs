@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use cryptoki_sys::*;
-use ferrohsm_store::{MasterKey, NewAttr};
+use ferrohsm_store::{MasterKey, NewAttr, Seal};
 use zeroize::Zeroizing;
 
 use super::{Session, TokenState, partition};
@@ -45,26 +45,17 @@ pub fn ctx<'a>(m: &'a Module, st: &TokenState) -> Ctx<'a> {
 pub fn object(st: &TokenState, handle: CK_OBJECT_HANDLE) -> Result<Arc<Object>> {
     match st.objects.get(handle) {
         Some(o) if st.visible(o) => Ok(o.clone()),
-        _ => Err(err(
-            CKR_OBJECT_HANDLE_INVALID,
-            format!("no object {handle}"),
-        )),
+        _ => Err(err(CKR_OBJECT_HANDLE_INVALID, format!("no object {handle}"))),
     }
 }
 
 /// Checks that a session may write an object that is (or becomes) `token` / `private`.
 pub fn check_write(s: &Session, st: &TokenState, token: bool, private: bool) -> Result<()> {
     if private && !st.user_logged_in() {
-        return Err(err(
-            CKR_USER_NOT_LOGGED_IN,
-            "private objects need the user logged in",
-        ));
+        return Err(err(CKR_USER_NOT_LOGGED_IN, "private objects need the user logged in"));
     }
     if token && !s.rw {
-        return Err(err(
-            CKR_SESSION_READ_ONLY,
-            "token objects need a read/write session",
-        ));
+        return Err(err(CKR_SESSION_READ_ONLY, "token objects need a read/write session"));
     }
     if token && st.policy().read_only {
         return Err(err(CKR_TOKEN_WRITE_PROTECTED, "the partition is read-only"));
@@ -72,71 +63,43 @@ pub fn check_write(s: &Session, st: &TokenState, token: bool, private: bool) -> 
     Ok(())
 }
 
-/// Writes a token object's record: every attribute of a private object, and every
-/// secret attribute, sealed.
-pub fn persist(
-    m: &Module,
-    partition: u32,
-    oid: u64,
-    attrs: &Attrs,
-    master: Option<&MasterKey>,
-) -> Result<()> {
+/// Writes a token object's record. Every attribute of a private object is sealed
+/// under the partition master key (a PIN unlocks it); the key material of a public
+/// object under the device key (PKCS#11 lets anyone use public objects without a
+/// login); nothing else is secret.
+pub fn persist(m: &Module, partition: u32, oid: u64, attrs: &Attrs, master: Option<&MasterKey>) -> Result<()> {
     let private = attrs.bool(CKA_PRIVATE).unwrap_or(true);
-    let shape = crate::object::shape_of(
-        attrs.ulong(CKA_CLASS).unwrap_or(0) as CK_OBJECT_CLASS,
-        |t| attrs.ulong(t),
-    );
-    let list: Vec<NewAttr<'_>> = attrs
-        .iter()
-        .map(|(ty, value)| NewAttr {
-            ty: ty as u64,
-            value,
-            seal: private || is_secret(shape, ty),
-        })
-        .collect();
+    let shape = crate::object::shape_of(attrs.ulong(CKA_CLASS).unwrap_or(0) as CK_OBJECT_CLASS, |t| attrs.ulong(t));
+    let seal = |ty| match (private, is_secret(shape, ty)) {
+        (true, _) => Seal::Partition,
+        (false, true) => Seal::Device,
+        (false, false) => Seal::None,
+    };
+    let list: Vec<NewAttr<'_>> =
+        attrs.iter().map(|(ty, value)| NewAttr { ty: ty as u64, value, seal: seal(ty) }).collect();
     m.store.put_object(partition, oid, &list, master)?;
     Ok(())
 }
 
 /// Adds a new object made by this session: stores it if it is a token object,
 /// indexes it, and returns its handle.
-pub fn insert_new(
-    m: &Module,
-    s: &Session,
-    st: &mut TokenState,
-    attrs: Attrs,
-) -> Result<CK_OBJECT_HANDLE> {
+pub fn insert_new(m: &Module, s: &Session, st: &mut TokenState, attrs: Attrs) -> Result<CK_OBJECT_HANDLE> {
     let token = attrs.bool(CKA_TOKEN).unwrap_or(false);
     let private = attrs.bool(CKA_PRIVATE).unwrap_or(true);
     check_write(s, st, token, private)?;
     let (handle, lifetime) = if token {
         let oid = m.store.new_object_id()?;
-        persist(
-            m,
-            s.token.partition,
-            oid,
-            &attrs,
-            st.master().map(|k| k.as_ref()),
-        )?;
+        persist(m, s.token.partition, oid, &attrs, st.master().map(|k| k.as_ref()))?;
         (st.handle_for(m, oid), Lifetime::Token(oid))
     } else {
         (m.new_handle(), Lifetime::Session(s.handle))
     };
-    st.objects.insert(Arc::new(Object {
-        handle,
-        lifetime,
-        attrs,
-        locked: false,
-    }));
+    st.objects.insert(Arc::new(Object { handle, lifetime, attrs }));
     Ok(handle)
 }
 
 /// `C_CreateObject`.
-pub fn create_object(
-    m: &Module,
-    session: CK_SESSION_HANDLE,
-    template: &Template,
-) -> Result<CK_OBJECT_HANDLE> {
+pub fn create_object(m: &Module, session: CK_SESSION_HANDLE, template: &Template) -> Result<CK_OBJECT_HANDLE> {
     let s = m.session(session)?;
     if template.ulong(CKA_CLASS)? == Some(CKO_FERRO_PARTITION as u64) {
         return partition::create(m, &s, template);
@@ -161,22 +124,12 @@ pub fn copy_object(
     if matches!(obj.lifetime, Lifetime::Partition(_)) {
         return Err(err(CKR_ACTION_PROHIBITED, "partitions cannot be copied"));
     }
-    if obj.locked {
-        return Err(err(
-            CKR_USER_NOT_LOGGED_IN,
-            "the object's key material needs a login",
-        ));
-    }
     let attrs = build::copy(&obj, template, &ctx(m, &st))?;
     insert_new(m, &s, &mut st, attrs)
 }
 
 /// `C_DestroyObject`.
-pub fn destroy_object(
-    m: &Module,
-    session: CK_SESSION_HANDLE,
-    handle: CK_OBJECT_HANDLE,
-) -> Result<()> {
+pub fn destroy_object(m: &Module, session: CK_SESSION_HANDLE, handle: CK_OBJECT_HANDLE) -> Result<()> {
     let s = m.session(session)?;
     let obj = object(&s.token.state.read(), handle)?;
     if let Lifetime::Partition(id) = obj.lifetime {
@@ -214,8 +167,6 @@ pub fn get_attribute_value(
             match obj.attrs.get(ty) {
                 Some(_) if secret && obj.guards_secrets() => AttrOut::Sensitive,
                 Some(v) => AttrOut::Value(Zeroizing::new(v.to_vec())),
-                // Key material that is sealed and not loaded (no login yet).
-                None if secret && obj.locked => AttrOut::Sensitive,
                 None => AttrOut::Invalid,
             }
         })
@@ -236,48 +187,23 @@ pub fn set_attribute_value(
     }
     let mut st = s.token.write();
     let obj = object(&st, handle)?;
-    if obj.locked {
-        return Err(err(
-            CKR_USER_NOT_LOGGED_IN,
-            "the object's key material needs a login",
-        ));
-    }
     check_write(&s, &st, obj.token(), obj.private())?;
     let attrs = build::set(&obj, template, st.so_logged_in())?;
     if let Lifetime::Token(oid) = obj.lifetime {
-        persist(
-            m,
-            s.token.partition,
-            oid,
-            &attrs,
-            st.master().map(|k| k.as_ref()),
-        )?;
+        persist(m, s.token.partition, oid, &attrs, st.master().map(|k| k.as_ref()))?;
     }
-    st.objects.insert(Arc::new(Object {
-        handle,
-        lifetime: obj.lifetime,
-        attrs,
-        locked: false,
-    }));
+    st.objects.insert(Arc::new(Object { handle, lifetime: obj.lifetime, attrs }));
     Ok(())
 }
 
 /// `C_GetObjectSize`: the bytes its attributes take (an estimate, as the spec allows).
-pub fn get_object_size(
-    m: &Module,
-    session: CK_SESSION_HANDLE,
-    handle: CK_OBJECT_HANDLE,
-) -> Result<usize> {
+pub fn get_object_size(m: &Module, session: CK_SESSION_HANDLE, handle: CK_OBJECT_HANDLE) -> Result<usize> {
     let s = m.session(session)?;
     Ok(object(&s.token.state.read(), handle)?.attrs.size())
 }
 
 /// `C_FindObjectsInit`.
-pub fn find_objects_init(
-    m: &Module,
-    session: CK_SESSION_HANDLE,
-    template: &Template,
-) -> Result<()> {
+pub fn find_objects_init(m: &Module, session: CK_SESSION_HANDLE, template: &Template) -> Result<()> {
     let s = m.session(session)?;
     let mut ops = s.ops.lock();
     if ops.find.is_some() {
@@ -306,17 +232,10 @@ pub fn find_objects_init(
 }
 
 /// `C_FindObjects`.
-pub fn find_objects(
-    m: &Module,
-    session: CK_SESSION_HANDLE,
-    max: usize,
-) -> Result<Vec<CK_OBJECT_HANDLE>> {
+pub fn find_objects(m: &Module, session: CK_SESSION_HANDLE, max: usize) -> Result<Vec<CK_OBJECT_HANDLE>> {
     let s = m.session(session)?;
     let mut ops = s.ops.lock();
-    let f = ops
-        .find
-        .as_mut()
-        .ok_or_else(|| err(CKR_OPERATION_NOT_INITIALIZED, "no find active"))?;
+    let f = ops.find.as_mut().ok_or_else(|| err(CKR_OPERATION_NOT_INITIALIZED, "no find active"))?;
     let end = (f.pos + max).min(f.results.len());
     let out = f.results[f.pos..end].to_vec();
     f.pos = end;
@@ -326,10 +245,6 @@ pub fn find_objects(
 /// `C_FindObjectsFinal`.
 pub fn find_objects_final(m: &Module, session: CK_SESSION_HANDLE) -> Result<()> {
     let s = m.session(session)?;
-    s.ops
-        .lock()
-        .find
-        .take()
-        .ok_or_else(|| err(CKR_OPERATION_NOT_INITIALIZED, "no find active"))?;
+    s.ops.lock().find.take().ok_or_else(|| err(CKR_OPERATION_NOT_INITIALIZED, "no find active"))?;
     Ok(())
 }

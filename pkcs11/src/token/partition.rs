@@ -32,49 +32,25 @@ fn attrs_of(rec: &PartitionRecord, viewer_is_admin: bool) -> Attrs {
     a.set(CKA_PRIVATE, bool_value(false));
     a.set(CKA_MODIFIABLE, bool_value(true));
     // Only the admin token removes partitions, and never itself.
-    a.set(
-        CKA_DESTROYABLE,
-        bool_value(viewer_is_admin && rec.id != ADMIN_PARTITION),
-    );
+    a.set(CKA_DESTROYABLE, bool_value(viewer_is_admin && rec.id != ADMIN_PARTITION));
     a.set(CKA_LABEL, rec.label.clone());
     a.set(CKA_UNIQUE_ID, hex(&rec.serial).into_bytes());
     a.set(CKA_FERRO_SLOT_ID, ulong_value(u64::from(rec.id)));
-    a.set(
-        CKA_FERRO_POLICY_ALLOW_EXPORT,
-        bool_value(policy.allow_export),
-    );
-    a.set(
-        CKA_FERRO_POLICY_KEY_INVALIDATION,
-        bool_value(policy.key_invalidation),
-    );
+    a.set(CKA_FERRO_POLICY_ALLOW_EXPORT, bool_value(policy.allow_export));
+    a.set(CKA_FERRO_POLICY_KEY_INVALIDATION, bool_value(policy.key_invalidation));
     a.set(CKA_FERRO_POLICY_READ_ONLY, bool_value(policy.read_only));
-    a.set(
-        CKA_FERRO_POLICY_MAX_PIN_FAILURES,
-        ulong_value(u64::from(policy.max_pin_failures)),
-    );
-    a.set(
-        CKA_FERRO_POLICY_MIN_PIN_LEN,
-        ulong_value(policy.min_pin_len as u64),
-    );
+    a.set(CKA_FERRO_POLICY_MAX_PIN_FAILURES, ulong_value(u64::from(policy.max_pin_failures)));
+    a.set(CKA_FERRO_POLICY_MIN_PIN_LEN, ulong_value(policy.min_pin_len as u64));
     a
 }
 
 /// Puts (or replaces) the object for `rec` in `token`, keeping its handle.
 fn show(m: &Module, token: &Token, rec: &PartitionRecord) {
     let mut st = token.write();
-    let existing = st
-        .objects
-        .iter()
-        .find(|o| o.lifetime == Lifetime::Partition(rec.id))
-        .map(|o| o.handle);
+    let existing = st.objects.iter().find(|o| o.lifetime == Lifetime::Partition(rec.id)).map(|o| o.handle);
     let handle = existing.unwrap_or_else(|| m.new_handle());
     let attrs = attrs_of(rec, token.admin);
-    st.objects.insert(Arc::new(Object {
-        handle,
-        lifetime: Lifetime::Partition(rec.id),
-        attrs,
-        locked: false,
-    }));
+    st.objects.insert(Arc::new(Object { handle, lifetime: Lifetime::Partition(rec.id), attrs }));
 }
 
 /// The admin token.
@@ -111,18 +87,12 @@ fn check_policy(t: &Template) -> Result<()> {
     if let Some(n) = t.ulong(CKA_FERRO_POLICY_MIN_PIN_LEN)?
         && !(1..=super::MAX_PIN_LEN as u64).contains(&n)
     {
-        return Err(err(
-            CKR_ATTRIBUTE_VALUE_INVALID,
-            "minimum PIN length must be 1 to 255",
-        ));
+        return Err(err(CKR_ATTRIBUTE_VALUE_INVALID, "minimum PIN length must be 1 to 255"));
     }
     if let Some(n) = t.ulong(CKA_FERRO_POLICY_MAX_PIN_FAILURES)?
         && !(1..=u64::from(u32::MAX)).contains(&n)
     {
-        return Err(err(
-            CKR_ATTRIBUTE_VALUE_INVALID,
-            "maximum PIN failures must be at least 1",
-        ));
+        return Err(err(CKR_ATTRIBUTE_VALUE_INVALID, "maximum PIN failures must be at least 1"));
     }
     Ok(())
 }
@@ -136,50 +106,27 @@ fn device_so(m: &Module) -> bool {
 /// and returns the handle of its object there.
 pub fn create(m: &Module, s: &Session, template: &Template) -> Result<CK_OBJECT_HANDLE> {
     if !s.token.admin {
-        return Err(err(
-            CKR_ACTION_PROHIBITED,
-            "partitions are created on the admin token",
-        ));
+        return Err(err(CKR_ACTION_PROHIBITED, "partitions are created on the admin token"));
     }
     let (label, policy) = {
         let st = s.token.state.read();
         if !st.so_logged_in() {
-            return Err(err(
-                CKR_USER_NOT_LOGGED_IN,
-                "creating a partition needs the device SO",
-            ));
+            return Err(err(CKR_USER_NOT_LOGGED_IN, "creating a partition needs the device SO"));
         }
         if !s.rw {
-            return Err(err(
-                CKR_SESSION_READ_ONLY,
-                "creating a partition needs a read/write session",
-            ));
+            return Err(err(CKR_SESSION_READ_ONLY, "creating a partition needs a read/write session"));
         }
-        let attrs = build::build(
-            template,
-            Some(CKO_FERRO_PARTITION),
-            None,
-            Op::Create,
-            &ctx(m, &st),
-        )?;
+        let attrs = build::build(template, Some(CKO_FERRO_PARTITION), None, Op::Create, &ctx(m, &st))?;
         if attrs.bool(CKA_TOKEN) != Some(true) || attrs.bool(CKA_PRIVATE) != Some(false) {
-            return Err(err(
-                CKR_TEMPLATE_INCONSISTENT,
-                "a partition is a public token object",
-            ));
+            return Err(err(CKR_TEMPLATE_INCONSISTENT, "a partition is a public token object"));
         }
         let t = build::normalise(template)?;
         check_policy(&t)?;
         if attrs.get(CKA_LABEL).is_some_and(|l| l.len() > 32) {
-            return Err(err(
-                CKR_ATTRIBUTE_VALUE_INVALID,
-                "a token label is at most 32 bytes",
-            ));
+            return Err(err(CKR_ATTRIBUTE_VALUE_INVALID, "a token label is at most 32 bytes"));
         }
-        let policy: Vec<(u64, Vec<u8>)> = POLICY_ATTRS
-            .iter()
-            .filter_map(|&ty| attrs.get(ty).map(|v| (ty as u64, v.to_vec())))
-            .collect();
+        let policy: Vec<(u64, Vec<u8>)> =
+            POLICY_ATTRS.iter().filter_map(|&ty| attrs.get(ty).map(|v| (ty as u64, v.to_vec()))).collect();
         (attrs.get(CKA_LABEL).unwrap_or_default().to_vec(), policy)
     };
     let rec = m.store.create_partition(&label, policy)?;
@@ -202,16 +149,10 @@ pub fn set(m: &Module, s: &Session, obj: &Object, id: u32, template: &Template) 
         st.so_logged_in() && (s.token.admin || s.token.partition == id)
     };
     if !allowed {
-        return Err(err(
-            CKR_USER_NOT_LOGGED_IN,
-            "changing a partition needs its SO or the device SO",
-        ));
+        return Err(err(CKR_USER_NOT_LOGGED_IN, "changing a partition needs its SO or the device SO"));
     }
     if !s.rw {
-        return Err(err(
-            CKR_SESSION_READ_ONLY,
-            "changing a partition needs a read/write session",
-        ));
+        return Err(err(CKR_SESSION_READ_ONLY, "changing a partition needs a read/write session"));
     }
     // The rule table checks which attributes may change; a read-only partition may
     // still have its policy changed, which is how read-only is lifted.
@@ -219,10 +160,7 @@ pub fn set(m: &Module, s: &Session, obj: &Object, id: u32, template: &Template) 
     check_policy(&build::normalise(template)?)?;
     let label = attrs.get(CKA_LABEL).unwrap_or_default().to_vec();
     if label.len() > 32 {
-        return Err(err(
-            CKR_ATTRIBUTE_VALUE_INVALID,
-            "a token label is at most 32 bytes",
-        ));
+        return Err(err(CKR_ATTRIBUTE_VALUE_INVALID, "a token label is at most 32 bytes"));
     }
     m.store.update_partition(id, |rec| {
         rec.label = label;
@@ -242,22 +180,13 @@ pub fn set(m: &Module, s: &Session, obj: &Object, id: u32, template: &Template) 
 /// partition, its objects and its slot. Its open sessions end.
 pub fn destroy(m: &Module, s: &Session, obj: &Object, id: u32) -> Result<()> {
     if obj.attrs.bool(CKA_DESTROYABLE) != Some(true) {
-        return Err(err(
-            CKR_ACTION_PROHIBITED,
-            "this partition object cannot be destroyed here",
-        ));
+        return Err(err(CKR_ACTION_PROHIBITED, "this partition object cannot be destroyed here"));
     }
     if !device_so(m) || !s.token.admin {
-        return Err(err(
-            CKR_USER_NOT_LOGGED_IN,
-            "removing a partition needs the device SO",
-        ));
+        return Err(err(CKR_USER_NOT_LOGGED_IN, "removing a partition needs the device SO"));
     }
     if !s.rw {
-        return Err(err(
-            CKR_SESSION_READ_ONLY,
-            "removing a partition needs a read/write session",
-        ));
+        return Err(err(CKR_SESSION_READ_ONLY, "removing a partition needs a read/write session"));
     }
     m.store.delete_partition(id)?;
     m.remove_token(id as CK_SLOT_ID);

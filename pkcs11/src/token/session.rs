@@ -11,25 +11,16 @@ use crate::module::Module;
 /// `C_OpenSession`.
 pub fn open_session(m: &Module, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
     if flags & CKF_SERIAL_SESSION == 0 {
-        return Err(err(
-            CKR_SESSION_PARALLEL_NOT_SUPPORTED,
-            "CKF_SERIAL_SESSION must be set",
-        ));
+        return Err(err(CKR_SESSION_PARALLEL_NOT_SUPPORTED, "CKF_SERIAL_SESSION must be set"));
     }
     let token = m.token(slot)?;
     let rw = flags & CKF_RW_SESSION != 0;
     let mut st = token.write();
     if !st.record.initialized {
-        return Err(err(
-            CKR_TOKEN_NOT_RECOGNIZED,
-            "the token is not initialised",
-        ));
+        return Err(err(CKR_TOKEN_NOT_RECOGNIZED, "the token is not initialised"));
     }
     if !rw && st.so_logged_in() {
-        return Err(err(
-            CKR_SESSION_READ_WRITE_SO_EXISTS,
-            "the SO is logged in: only R/W sessions",
-        ));
+        return Err(err(CKR_SESSION_READ_WRITE_SO_EXISTS, "the SO is logged in: only R/W sessions"));
     }
     st.sessions += 1;
     if rw {
@@ -37,12 +28,7 @@ pub fn open_session(m: &Module, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_
     }
     drop(st);
     let tok = token.clone();
-    Ok(m.add_session(|handle| Session {
-        handle,
-        token: tok,
-        rw,
-        ops: parking_lot::Mutex::new(Ops::default()),
-    }))
+    Ok(m.add_session(|handle| Session { handle, token: tok, rw, ops: parking_lot::Mutex::new(Ops::default()) }))
 }
 
 /// Ends a session that was already unregistered: destroys its session objects, and

@@ -63,28 +63,12 @@ pub fn get_token_info(m: &Module, slot: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
         flags |= CKF_WRITE_PROTECTED;
     }
     let max = policy.max_pin_failures;
-    flags |= pin_flags(
-        rec.pin(Role::User),
-        max,
-        CKF_USER_PIN_COUNT_LOW,
-        CKF_USER_PIN_FINAL_TRY,
-        CKF_USER_PIN_LOCKED,
-    );
-    flags |= pin_flags(
-        rec.pin(Role::So),
-        max,
-        CKF_SO_PIN_COUNT_LOW,
-        CKF_SO_PIN_FINAL_TRY,
-        CKF_SO_PIN_LOCKED,
-    );
+    flags |= pin_flags(rec.pin(Role::User), max, CKF_USER_PIN_COUNT_LOW, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED);
+    flags |= pin_flags(rec.pin(Role::So), max, CKF_SO_PIN_COUNT_LOW, CKF_SO_PIN_FINAL_TRY, CKF_SO_PIN_LOCKED);
     Ok(CK_TOKEN_INFO {
         label: padded(&rec.label),
         manufacturerID: padded(b"ferrohsm"),
-        model: padded(if token.admin {
-            b"ferrohsm admin"
-        } else {
-            b"ferrohsm"
-        }),
+        model: padded(if token.admin { b"ferrohsm admin" } else { b"ferrohsm" }),
         serialNumber: padded(hex(&rec.serial).as_bytes()),
         flags,
         ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
@@ -110,21 +94,14 @@ pub fn get_mechanism_list(m: &Module, slot: CK_SLOT_ID) -> Result<Vec<CK_MECHANI
 }
 
 /// `C_GetMechanismInfo`.
-pub fn get_mechanism_info(
-    m: &Module,
-    slot: CK_SLOT_ID,
-    mech: CK_MECHANISM_TYPE,
-) -> Result<CK_MECHANISM_INFO> {
+pub fn get_mechanism_info(m: &Module, slot: CK_SLOT_ID, mech: CK_MECHANISM_TYPE) -> Result<CK_MECHANISM_INFO> {
     m.token(slot)?;
     m.mechanisms.info(mech)
 }
 
 /// Trims the blank padding of a 32-byte label field.
 pub fn trim_label(label: &[u8]) -> &[u8] {
-    let end = label
-        .iter()
-        .rposition(|&c| c != b' ' && c != 0)
-        .map_or(0, |i| i + 1);
+    let end = label.iter().rposition(|&c| c != b' ' && c != 0).map_or(0, |i| i + 1);
     &label[..end]
 }
 
@@ -134,10 +111,7 @@ pub fn init_token(m: &Module, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32])
     let token = m.token(slot)?;
     let mut st = token.write();
     if st.sessions > 0 {
-        return Err(err(
-            CKR_SESSION_EXISTS,
-            "close the slot's sessions before C_InitToken",
-        ));
+        return Err(err(CKR_SESSION_EXISTS, "close the slot's sessions before C_InitToken"));
     }
     let policy = st.policy();
     if policy.read_only {
@@ -148,9 +122,7 @@ pub fn init_token(m: &Module, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32])
     } else {
         policy.check_pin(so_pin)?;
     }
-    let (record, _master) = m
-        .store
-        .init_token(token.partition, so_pin, trim_label(label))?;
+    let (record, _master) = m.store.init_token(token.partition, so_pin, trim_label(label))?;
     reset(&mut st, record);
     drop(st);
     partition::refresh(m, token.partition);
@@ -162,8 +134,7 @@ pub fn init_token(m: &Module, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32])
 fn reset(st: &mut TokenState, record: ferrohsm_store::PartitionRecord) {
     st.record = record;
     st.login = None;
-    st.objects
-        .remove_where(|o| !matches!(o.lifetime, crate::object::Lifetime::Partition(_)));
+    st.objects.remove_where(|o| !matches!(o.lifetime, crate::object::Lifetime::Partition(_)));
     st.handles.clear();
     st.locked_private = 0;
 }
