@@ -1,0 +1,367 @@
+//! The integration-test harness: loads the built `libferrohsm_pkcs11.so` the way an
+//! application does (dlopen + `C_GetFunctionList`) and calls it through raw
+//! function pointers, so every return code is the module's own.
+//!
+//! The module is process-global and its store path comes from `FERROHSM_STORE` at
+//! `C_Initialize`, so tests in one binary take a lock and each gets its own store.
+
+#![allow(dead_code, clippy::missing_safety_doc)]
+
+use std::path::{Path, PathBuf};
+use std::ptr;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+pub use cryptoki_sys::*;
+
+pub const SO_PIN: &[u8] = b"so-pin-1234";
+pub const USER_PIN: &[u8] = b"user-pin-1234";
+pub const ADMIN_SLOT: CK_SLOT_ID = 0xFFFF;
+
+/// Vendor constants (see pkcs11/include/ferrohsm.h).
+pub const CKO_FERRO_PARTITION: CK_ULONG = 0xC648_0001;
+pub const CKA_FERRO_ORIGIN: CK_ULONG = 0xC648_0001;
+pub const CKA_FERRO_CREATED: CK_ULONG = 0xC648_0002;
+pub const CKA_FERRO_POLICY_ALLOW_EXPORT: CK_ULONG = 0xC648_0010;
+pub const CKA_FERRO_POLICY_KEY_INVALIDATION: CK_ULONG = 0xC648_0011;
+pub const CKA_FERRO_POLICY_READ_ONLY: CK_ULONG = 0xC648_0012;
+pub const CKA_FERRO_POLICY_MAX_PIN_FAILURES: CK_ULONG = 0xC648_0013;
+pub const CKA_FERRO_POLICY_MIN_PIN_LEN: CK_ULONG = 0xC648_0014;
+pub const CKA_FERRO_SLOT_ID: CK_ULONG = 0xC648_0015;
+
+/// The built module, next to the test binary's `deps/` directory.
+pub fn module_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("FERROHSM_TEST_MODULE") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let p = profile_dir.join("libferrohsm_pkcs11.so");
+    assert!(p.exists(), "{} not built", p.display());
+    p
+}
+
+struct Loaded {
+    _lib: libloading::Library,
+    f: &'static CK_FUNCTION_LIST,
+    f3: &'static CK_FUNCTION_LIST_3_0,
+}
+
+fn loaded() -> &'static Loaded {
+    static L: OnceLock<Loaded> = OnceLock::new();
+    L.get_or_init(|| unsafe {
+        let lib = libloading::Library::new(module_path()).expect("dlopen the module");
+        let get: libloading::Symbol<unsafe extern "C" fn(*mut *mut CK_FUNCTION_LIST) -> CK_RV> =
+            lib.get(b"C_GetFunctionList").expect("C_GetFunctionList");
+        let mut p = ptr::null_mut();
+        assert_eq!(get(&mut p), CKR_OK);
+        let get_if: libloading::Symbol<
+            unsafe extern "C" fn(*mut CK_UTF8CHAR, *mut CK_VERSION, *mut *mut CK_INTERFACE, CK_FLAGS) -> CK_RV,
+        > = lib.get(b"C_GetInterface").expect("C_GetInterface");
+        let mut i = ptr::null_mut();
+        assert_eq!(get_if(ptr::null_mut(), ptr::null_mut(), &mut i, 0), CKR_OK);
+        let f3 = &*((*i).pFunctionList as *const CK_FUNCTION_LIST_3_0);
+        Loaded { f: &*p, f3, _lib: lib }
+    })
+}
+
+/// The 2.40 function list.
+pub fn f() -> &'static CK_FUNCTION_LIST {
+    loaded().f
+}
+
+/// The 3.0 function list.
+pub fn f3() -> &'static CK_FUNCTION_LIST_3_0 {
+    loaded().f3
+}
+
+/// Calls a function of the 2.40 list: `call!(C_Login, s, CKU_USER, ...)`.
+#[macro_export]
+macro_rules! call {
+    ($name:ident $(, $arg:expr)* $(,)?) => {
+        unsafe { ($crate::common::f().$name.expect(stringify!($name)))($($arg),*) }
+    };
+}
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// Serialises tests that use the module in this process.
+pub fn lock() -> MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Points the module at `dir` for the next `C_Initialize`.
+pub fn use_store(dir: &Path) {
+    // SAFETY: tests that touch the environment hold `lock()`; the module reads it
+    // only inside C_Initialize, which runs on this thread.
+    unsafe { std::env::set_var("FERROHSM_STORE", dir) };
+}
+
+/// A module instance on its own fresh store, initialised; finalised on drop.
+pub struct Hsm {
+    pub dir: tempfile::TempDir,
+    _guard: MutexGuard<'static, ()>,
+    initialized: bool,
+}
+
+impl Hsm {
+    /// A fresh store, initialised.
+    pub fn fresh() -> Self {
+        let guard = lock();
+        let dir = tempfile::tempdir().expect("tempdir");
+        use_store(dir.path());
+        // A previous test that panicked may have left the module initialised.
+        unsafe { (f().C_Finalize.unwrap())(ptr::null_mut()) };
+        let mut h = Self { dir, _guard: guard, initialized: false };
+        h.initialize();
+        h
+    }
+
+    pub fn initialize(&mut self) {
+        use_store(self.dir.path());
+        assert_eq!(call!(C_Initialize, ptr::null_mut()), CKR_OK);
+        self.initialized = true;
+    }
+
+    pub fn finalize(&mut self) {
+        assert_eq!(call!(C_Finalize, ptr::null_mut()), CKR_OK);
+        self.initialized = false;
+    }
+
+    /// Closes and reopens the store (a restart).
+    pub fn restart(&mut self) {
+        self.finalize();
+        self.initialize();
+    }
+
+    /// Slot 0 initialised with [`SO_PIN`] and [`USER_PIN`]; returns a R/W session
+    /// with the user logged in.
+    pub fn ready() -> (Self, CK_SESSION_HANDLE) {
+        let h = Self::fresh();
+        h.init_token(0, SO_PIN, "test");
+        h.init_user(0, USER_PIN);
+        let s = h.open(0, true);
+        assert_eq!(h.login(s, CKU_USER, USER_PIN), CKR_OK);
+        (h, s)
+    }
+
+    pub fn init_token(&self, slot: CK_SLOT_ID, so_pin: &[u8], label: &str) {
+        assert_eq!(self.try_init_token(slot, so_pin, label), CKR_OK);
+    }
+
+    pub fn try_init_token(&self, slot: CK_SLOT_ID, so_pin: &[u8], label: &str) -> CK_RV {
+        let mut l = [b' '; 32];
+        l[..label.len()].copy_from_slice(label.as_bytes());
+        call!(C_InitToken, slot, so_pin.as_ptr() as *mut _, so_pin.len() as CK_ULONG, l.as_mut_ptr())
+    }
+
+    /// Sets the user PIN of `slot` through an SO session, then closes it.
+    pub fn init_user(&self, slot: CK_SLOT_ID, pin: &[u8]) {
+        let s = self.open(slot, true);
+        assert_eq!(self.login(s, CKU_SO, SO_PIN), CKR_OK);
+        assert_eq!(call!(C_InitPIN, s, pin.as_ptr() as *mut _, pin.len() as CK_ULONG), CKR_OK);
+        assert_eq!(call!(C_CloseSession, s), CKR_OK);
+    }
+
+    pub fn try_open(&self, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE, CK_RV> {
+        let mut s = 0;
+        match call!(C_OpenSession, slot, flags, ptr::null_mut(), None, &mut s) {
+            CKR_OK => Ok(s),
+            rv => Err(rv),
+        }
+    }
+
+    pub fn open(&self, slot: CK_SLOT_ID, rw: bool) -> CK_SESSION_HANDLE {
+        let flags = CKF_SERIAL_SESSION | if rw { CKF_RW_SESSION } else { 0 };
+        self.try_open(slot, flags).expect("C_OpenSession")
+    }
+
+    pub fn login(&self, s: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> CK_RV {
+        call!(C_Login, s, user, pin.as_ptr() as *mut _, pin.len() as CK_ULONG)
+    }
+
+    pub fn token_info(&self, slot: CK_SLOT_ID) -> CK_TOKEN_INFO {
+        let mut info: CK_TOKEN_INFO = unsafe { std::mem::zeroed() };
+        assert_eq!(call!(C_GetTokenInfo, slot, &mut info), CKR_OK);
+        info
+    }
+
+    pub fn slots(&self) -> Vec<CK_SLOT_ID> {
+        let mut n = 0;
+        assert_eq!(call!(C_GetSlotList, CK_FALSE, ptr::null_mut(), &mut n), CKR_OK);
+        let mut v = vec![0; n as usize];
+        assert_eq!(call!(C_GetSlotList, CK_FALSE, v.as_mut_ptr(), &mut n), CKR_OK);
+        v.truncate(n as usize);
+        v
+    }
+
+    pub fn create(&self, s: CK_SESSION_HANDLE, t: &Tmpl) -> Result<CK_OBJECT_HANDLE, CK_RV> {
+        let mut a = t.attrs();
+        let mut h = 0;
+        match call!(C_CreateObject, s, a.as_mut_ptr(), a.len() as CK_ULONG, &mut h) {
+            CKR_OK => Ok(h),
+            rv => Err(rv),
+        }
+    }
+
+    pub fn copy(&self, s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, t: &Tmpl) -> Result<CK_OBJECT_HANDLE, CK_RV> {
+        let mut a = t.attrs();
+        let mut h = 0;
+        match call!(C_CopyObject, s, o, a.as_mut_ptr(), a.len() as CK_ULONG, &mut h) {
+            CKR_OK => Ok(h),
+            rv => Err(rv),
+        }
+    }
+
+    pub fn set(&self, s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, t: &Tmpl) -> CK_RV {
+        let mut a = t.attrs();
+        call!(C_SetAttributeValue, s, o, a.as_mut_ptr(), a.len() as CK_ULONG)
+    }
+
+    pub fn destroy(&self, s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE) -> CK_RV {
+        call!(C_DestroyObject, s, o)
+    }
+
+    /// One attribute's value, with the length query first.
+    pub fn get(&self, s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, ty: CK_ATTRIBUTE_TYPE) -> Result<Vec<u8>, CK_RV> {
+        let mut a = CK_ATTRIBUTE { type_: ty, pValue: ptr::null_mut(), ulValueLen: 0 };
+        match call!(C_GetAttributeValue, s, o, &mut a, 1) {
+            CKR_OK => {}
+            rv => return Err(rv),
+        }
+        let mut buf = vec![0u8; a.ulValueLen as usize];
+        a.pValue = buf.as_mut_ptr() as *mut _;
+        match call!(C_GetAttributeValue, s, o, &mut a, 1) {
+            CKR_OK => {
+                buf.truncate(a.ulValueLen as usize);
+                Ok(buf)
+            }
+            rv => Err(rv),
+        }
+    }
+
+    pub fn get_ulong(&self, s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, ty: CK_ATTRIBUTE_TYPE) -> CK_ULONG {
+        let v = self.get(s, o, ty).unwrap_or_else(|rv| panic!("get {ty:#x}: {rv:#x}"));
+        CK_ULONG::from_ne_bytes(v.try_into().expect("CK_ULONG"))
+    }
+
+    pub fn get_bool(&self, s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, ty: CK_ATTRIBUTE_TYPE) -> bool {
+        let v = self.get(s, o, ty).unwrap_or_else(|rv| panic!("get {ty:#x}: {rv:#x}"));
+        assert_eq!(v.len(), 1);
+        v[0] != 0
+    }
+
+    /// Every handle matching `t`.
+    pub fn find(&self, s: CK_SESSION_HANDLE, t: &Tmpl) -> Vec<CK_OBJECT_HANDLE> {
+        let mut a = t.attrs();
+        assert_eq!(call!(C_FindObjectsInit, s, a.as_mut_ptr(), a.len() as CK_ULONG), CKR_OK);
+        let mut out = Vec::new();
+        loop {
+            let mut buf = [0 as CK_OBJECT_HANDLE; 7];
+            let mut n = 0;
+            assert_eq!(call!(C_FindObjects, s, buf.as_mut_ptr(), buf.len() as CK_ULONG, &mut n), CKR_OK);
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n as usize]);
+        }
+        assert_eq!(call!(C_FindObjectsFinal, s), CKR_OK);
+        out
+    }
+
+    /// The files of the store, for greps.
+    pub fn store_files(&self) -> Vec<PathBuf> {
+        fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() { walk(&p, out) } else { out.push(p) }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.dir.path(), &mut out);
+        out
+    }
+
+    /// Whether `needle` occurs in any store file.
+    pub fn store_contains(&self, needle: &[u8]) -> bool {
+        self.store_files().iter().any(|f| std::fs::read(f).unwrap().windows(needle.len()).any(|w| w == needle))
+    }
+}
+
+impl Drop for Hsm {
+    fn drop(&mut self) {
+        if self.initialized {
+            unsafe { (f().C_Finalize.unwrap())(ptr::null_mut()) };
+        }
+    }
+}
+
+/// A template that owns its values.
+#[derive(Clone, Default)]
+pub struct Tmpl(pub Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>);
+
+impl Tmpl {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn ulong(mut self, ty: CK_ATTRIBUTE_TYPE, v: CK_ULONG) -> Self {
+        self.0.push((ty, v.to_ne_bytes().to_vec()));
+        self
+    }
+    pub fn bool(mut self, ty: CK_ATTRIBUTE_TYPE, v: bool) -> Self {
+        self.0.push((ty, vec![v as u8]));
+        self
+    }
+    pub fn bytes(mut self, ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Self {
+        self.0.push((ty, v.to_vec()));
+        self
+    }
+    pub fn class(self, c: CK_OBJECT_CLASS) -> Self {
+        self.ulong(CKA_CLASS, c)
+    }
+    pub fn label(self, l: &str) -> Self {
+        self.bytes(CKA_LABEL, l.as_bytes())
+    }
+    pub fn token(self, t: bool) -> Self {
+        self.bool(CKA_TOKEN, t)
+    }
+    /// The C view. Valid while `self` lives and is not changed.
+    pub fn attrs(&self) -> Vec<CK_ATTRIBUTE> {
+        self.0
+            .iter()
+            .map(|(t, v)| CK_ATTRIBUTE {
+                type_: *t,
+                pValue: if v.is_empty() { ptr::null_mut() } else { v.as_ptr() as *mut _ },
+                ulValueLen: v.len() as CK_ULONG,
+            })
+            .collect()
+    }
+}
+
+/// A data object template.
+pub fn data(label: &str, token: bool) -> Tmpl {
+    Tmpl::new().class(CKO_DATA).label(label).token(token).bytes(CKA_VALUE, b"some data")
+}
+
+/// An AES secret key template (import).
+pub fn aes_key(label: &str, value: &[u8]) -> Tmpl {
+    Tmpl::new().class(CKO_SECRET_KEY).ulong(CKA_KEY_TYPE, CKK_AES).label(label).token(true).bytes(CKA_VALUE, value)
+}
+
+/// A self-signed certificate made by openssl, DER.
+pub fn certificate(cn: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pem");
+    let der = dir.path().join("c.der");
+    let st = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args(["-subj", &format!("/CN={cn}"), "-outform", "DER"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&der)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(st.success());
+    std::fs::read(der).unwrap()
+}
