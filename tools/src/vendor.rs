@@ -1,0 +1,61 @@
+//! ferrohsm's vendor-defined PKCS#11 constants, as the tools use them.
+//!
+//! The values are DESIGN.md's (and `pkcs11/include/ferrohsm.h`'s). They are repeated
+//! here rather than imported so that the tools do not link the module itself; a test
+//! (`tests/vendor.rs`) checks them against `ferrohsm_pkcs11::vendor`.
+
+use cryptoki::object::{Attribute, AttributeType};
+
+/// `CK_ULONG`: the partition's slot.
+pub const CKA_FERRO_SLOT_ID: u64 = 0xC648_0015;
+/// `CK_BBOOL`: the partition may wrap out extractable keys.
+pub const CKA_FERRO_POLICY_ALLOW_EXPORT: u64 = 0xC648_0010;
+/// `CK_BBOOL`: destroy moves keys to the SO's trash.
+pub const CKA_FERRO_POLICY_KEY_INVALIDATION: u64 = 0xC648_0011;
+/// `CK_BBOOL`: no create, modify or destroy of token objects.
+pub const CKA_FERRO_POLICY_READ_ONLY: u64 = 0xC648_0012;
+/// `CK_ULONG`: failed logins before a PIN locks.
+pub const CKA_FERRO_POLICY_MAX_PIN_FAILURES: u64 = 0xC648_0013;
+/// `CK_ULONG`: shortest PIN accepted.
+pub const CKA_FERRO_POLICY_MIN_PIN_LEN: u64 = 0xC648_0014;
+/// Object class of a partition.
+pub const CKO_FERRO_PARTITION: u64 = 0xC648_0001;
+
+/// The admin token's slot (the device partition), listed last.
+pub const ADMIN_SLOT: u64 = ferrohsm_store::ADMIN_PARTITION as u64;
+
+/// `CKA_CLASS`.
+const CKA_CLASS: u64 = 0;
+
+/// `CKA_CLASS = CKO_FERRO_PARTITION`.
+///
+/// cryptoki 0.12's `ObjectClass` cannot hold a vendor value (its
+/// `TryFrom<CK_OBJECT_CLASS>` refuses them and it has no public constructor), so the
+/// attribute goes out as raw bytes: `AttributeType::VendorDefined(t)` converts to the
+/// type `t` unchanged, and `CKA_CLASS` is 0.
+pub fn partition_class() -> Attribute {
+    ulong_attr(CKA_CLASS, CKO_FERRO_PARTITION)
+}
+
+/// A `CK_ULONG` attribute of any type, in the platform's byte order.
+pub fn ulong_attr(ty: u64, value: u64) -> Attribute {
+    Attribute::VendorDefined((AttributeType::VendorDefined(ty), value.to_ne_bytes().to_vec()))
+}
+
+/// A `CK_BBOOL` attribute of any type.
+pub fn bool_attr(ty: u64, value: bool) -> Attribute {
+    Attribute::VendorDefined((AttributeType::VendorDefined(ty), vec![u8::from(value)]))
+}
+
+/// Reads a `CK_ULONG` value (native byte order, as the module wrote it).
+pub fn ulong_value(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_ne_bytes(bytes.try_into().ok()?))
+}
+
+/// Reads a `CK_BBOOL` value.
+pub fn bool_value(bytes: &[u8]) -> Option<bool> {
+    match bytes {
+        [b] => Some(*b != 0),
+        _ => None,
+    }
+}

@@ -1,0 +1,226 @@
+//! Test harness: runs the built `ferrohsm` binary against a fresh store in a temporary
+//! directory, with the module built by this same `cargo test`.
+//!
+//! The module lets one process at a time open a store, so each test has its own
+//! store and never runs two processes on it at once.
+//!
+//! Checks that need PKCS#11 from the test's side (`C_GetSlotList`, seeding objects)
+//! run in a child: this test binary re-run with `--exact helper` and the store in
+//! its environment. The module reads `FERROHSM_STORE` at `C_Initialize`, and setting
+//! the variable in a process whose tests run on many threads is not sound.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The device SO PIN the tests use.
+pub const SO_PIN: &str = "device-so-1234";
+/// A partition SO PIN.
+pub const PART_SO_PIN: &str = "part-so-5678";
+/// A user PIN.
+pub const USER_PIN: &str = "user-9012";
+
+/// The module to test with: `FERROHSM_TEST_MODULE`, else the one this `cargo test`
+/// built (the dev-dependency on ferrohsm-pkcs11 puts it in `target/<profile>/deps/`),
+/// else `target/<profile>/libferrohsm_pkcs11.so`, else the other profile's.
+pub fn module_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("FERROHSM_TEST_MODULE") {
+        return PathBuf::from(p);
+    }
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_ferrohsm"));
+    let profile = exe.parent().expect("target/<profile>");
+    let target = profile.parent().expect("target/");
+    let candidates = [
+        profile.join("deps/libferrohsm_pkcs11.so"),
+        profile.join("libferrohsm_pkcs11.so"),
+        target.join("debug/libferrohsm_pkcs11.so"),
+        target.join("release/libferrohsm_pkcs11.so"),
+    ];
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(p) => p.clone(),
+        None => panic!(
+            "libferrohsm_pkcs11.so not found (looked at {candidates:?}): run \
+             `cargo build -p ferrohsm-pkcs11` first"
+        ),
+    }
+}
+
+/// A fresh store and a way to run `ferrohsm` on it.
+pub struct Store {
+    pub dir: tempfile::TempDir,
+}
+
+impl Store {
+    pub fn new() -> Store {
+        Store { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    /// The store directory (created by the module on first use).
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    /// A command with this store and the test module, and none of the caller's
+    /// ferrohsm settings.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.env("FERROHSM_STORE", self.path())
+            .env("FERROHSM_MODULE", module_path())
+            .env_remove("FERROHSM_CONF")
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env_remove("FERROHSM_PIN")
+            .env_remove("FERROHSM_SO_PIN")
+            .env_remove("FERROHSM_LOG")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `ferrohsm args...` to the end.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    /// Runs `ferrohsm args...` with extra environment variables.
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.command(Path::new(env!("CARGO_BIN_EXE_ferrohsm")));
+        c.args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().expect("run ferrohsm");
+        let run = Run::from(out, format!("ferrohsm {}", args.join(" ")));
+        // No command ever prints a PIN, whatever happens.
+        for pin in [SO_PIN, PART_SO_PIN, USER_PIN, "wrong-pin-000"] {
+            assert!(!run.stdout.contains(pin) && !run.stderr.contains(pin), "{} printed a PIN:\n{run:?}", run.what);
+        }
+        run
+    }
+
+    /// Runs `ferrohsm args...` and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_eq!(r.code, Some(0), "{} failed:\n{r:?}", r.what);
+        r.stdout
+    }
+
+    /// `device init` with [`SO_PIN`].
+    pub fn init_device(&self) {
+        let out = self.ok(&["device", "init", "--label", "device", "--so-pin", SO_PIN]);
+        assert!(out.contains("initialised"), "{out}");
+    }
+
+    /// `partition create --label label extra...`; returns the new slot.
+    pub fn create_partition(&self, label: &str, extra: &[&str]) -> u64 {
+        let mut args = vec!["partition", "create", "--label", label, "--so-pin", SO_PIN];
+        args.extend_from_slice(extra);
+        let out = self.ok(&args);
+        created_slot(&out)
+    }
+
+    /// Runs a PKCS#11 helper (see `tests/cli.rs`) in a child process on this store
+    /// and returns its report lines.
+    pub fn helper(&self, action: &str, env: &[(&str, &str)]) -> Vec<String> {
+        let exe = std::env::current_exe().expect("test binary");
+        let mut c = self.command(&exe);
+        c.args(["helper", "--exact", "--nocapture", "--test-threads=1"]).env("FERROHSM_TEST_HELPER", action);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().expect("run the helper");
+        let run = Run::from(out, format!("helper {action}"));
+        assert_eq!(run.code, Some(0), "helper {action} failed:\n{run:?}");
+        run.stdout
+            .lines()
+            // With --nocapture, libtest's "test helper ... " shares the first line.
+            .filter_map(|l| l.find("REPORT ").map(|i| l[i + "REPORT ".len()..].to_owned()))
+            .collect()
+    }
+}
+
+/// What a finished process left.
+pub struct Run {
+    pub what: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output, what: String) -> Run {
+        Run {
+            what,
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: exit {:?}\n--- stdout\n{}--- stderr\n{}", self.what, self.code, self.stdout, self.stderr)
+    }
+}
+
+/// The slot in `created partition "L" in slot N`.
+pub fn created_slot(out: &str) -> u64 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("created partition"))
+        .unwrap_or_else(|| panic!("no 'created partition' line in:\n{out}"));
+    line.rsplit(' ').next().unwrap().parse().expect("slot number")
+}
+
+/// The slots of a `status` output, in order, with their lines (until the next slot).
+pub fn status_slots(out: &str) -> Vec<(u64, Vec<String>)> {
+    let mut slots: Vec<(u64, Vec<String>)> = Vec::new();
+    for line in out.lines() {
+        if let Some(rest) = line.strip_prefix("slot ") {
+            let id = rest.split(':').next().unwrap().parse().expect("slot id");
+            slots.push((id, Vec::new()));
+        } else if let Some((_, lines)) = slots.last_mut()
+            && !line.is_empty()
+        {
+            lines.push(line.trim().to_owned());
+        }
+    }
+    slots
+}
+
+/// One row of `partition list`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Row {
+    pub slot: u64,
+    pub label: String,
+    pub min_pin: String,
+    pub max_failures: String,
+    pub read_only: String,
+    pub allow_export: String,
+    pub key_invalidation: String,
+}
+
+/// Parses `partition list` (the label may be empty or hold spaces: the policy
+/// columns are read from the right).
+pub fn list_rows(out: &str) -> Vec<Row> {
+    let mut lines = out.lines();
+    let header = lines.next().expect("header");
+    assert!(header.starts_with("SLOT"), "{out}");
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let n = words.len();
+            assert!(n >= 6, "short row {l:?}");
+            Row {
+                slot: words[0].parse().expect("slot"),
+                label: words[1..n - 5].join(" "),
+                min_pin: words[n - 5].into(),
+                max_failures: words[n - 4].into(),
+                read_only: words[n - 3].into(),
+                allow_export: words[n - 2].into(),
+                key_invalidation: words[n - 1].into(),
+            }
+        })
+        .collect()
+}
