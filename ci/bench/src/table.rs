@@ -1,0 +1,227 @@
+//! Result files (one per module) and the markdown table made from them.
+//!
+//! A result file has one line per row: `id<TAB>ok<TAB>value` or `id<TAB>error<TAB>why`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use crate::measure::{Config, MEASUREMENTS, Outcome, Target, Unit, thousands};
+
+/// Module names in column order; the first is the one under test, the others its peers.
+pub const MODULES: &[&str] = &["ferrohsm", "softhsm", "kryoptic"];
+
+/// Writes one module's outcomes as a result file's text.
+pub fn to_file(outcomes: &[(&str, Outcome)]) -> String {
+    let mut out = String::new();
+    for (id, outcome) in outcomes {
+        match outcome {
+            Ok(v) => writeln!(out, "{id}\tok\t{v}"),
+            // One line, whatever the message.
+            Err(e) => writeln!(out, "{id}\terror\t{}", e.replace(['\t', '\n'], " ")),
+        }
+        .expect("writing to a String");
+    }
+    out
+}
+
+/// Reads a result file's text.
+pub fn from_file(text: &str) -> Result<HashMap<String, Outcome>, String> {
+    let mut map = HashMap::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let mut parts = line.splitn(3, '\t');
+        let (Some(id), Some(kind), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("bad result line '{line}'"));
+        };
+        let outcome = match kind {
+            "ok" => Ok(rest.parse::<f64>().map_err(|_| format!("bad value in '{line}'"))?),
+            _ => Err(rest.to_string()),
+        };
+        map.insert(id.to_string(), outcome);
+    }
+    Ok(map)
+}
+
+/// A value in its unit, with sensible precision.
+fn show(v: f64, unit: Unit) -> String {
+    match unit {
+        Unit::PerSecond if v >= 100.0 => thousands(v.round() as usize),
+        Unit::PerSecond => format!("{v:.1}"),
+        Unit::Micros | Unit::Millis if v >= 100.0 => format!("{v:.0}"),
+        Unit::Micros | Unit::Millis if v >= 10.0 => format!("{v:.1}"),
+        Unit::Micros | Unit::Millis => format!("{v:.2}"),
+    }
+}
+
+/// How many times faster ferrohsm is than `peer` (above 1: ferrohsm is faster).
+fn speedup(ferro: f64, peer: f64, unit: Unit) -> f64 {
+    if unit.higher_is_better() { ferro / peer } else { peer / ferro }
+}
+
+/// A value to maximise: the rate, or minus the time.
+fn goodness(v: f64, unit: Unit) -> f64 {
+    if unit.higher_is_better() { v } else { -v }
+}
+
+fn show_ratio(r: f64) -> String {
+    if r >= 100.0 {
+        format!("{}×", thousands(r.round() as usize))
+    } else if r >= 10.0 {
+        format!("{r:.0}×")
+    } else {
+        format!("{r:.2}×")
+    }
+}
+
+/// The markdown table: one row per measurement, one column per module present, the ratio
+/// of ferrohsm to its best peer, the target and whether ferrohsm meets it. Also returns
+/// how many targets ferrohsm did not meet (a target without a number counts as missed).
+pub fn render(config: &Config, results: &[(String, HashMap<String, Outcome>)]) -> (String, usize) {
+    let get = |module: &str, id: &str| -> Option<&Outcome> {
+        results.iter().find(|(m, _)| m == module).and_then(|(_, r)| r.get(id))
+    };
+    let columns: Vec<&str> = MODULES.iter().copied().filter(|m| results.iter().any(|(name, _)| name == m)).collect();
+    let mut out = String::new();
+    let mut header = "| measurement |".to_string();
+    let mut rule = "|---|".to_string();
+    for m in &columns {
+        header += &format!(" {m} |");
+        rule += "---:|";
+    }
+    header += " ferrohsm vs best peer | target | pass |";
+    rule += "---:|---|---|";
+    writeln!(out, "{header}\n{rule}").expect("writing to a String");
+
+    let mut notes = Vec::new();
+    let mut missed = 0;
+    for m in MEASUREMENTS {
+        let mut row = format!("| {} |", (m.title)(config));
+        for module in &columns {
+            let cell = match get(module, m.id) {
+                Some(Ok(v)) => show(*v, m.unit),
+                Some(Err(e)) => {
+                    notes.push(format!("{module}, {}: {e}", m.id));
+                    format!("failed ({})", notes.len())
+                }
+                None => "–".to_string(),
+            };
+            row += &format!(" {cell} |");
+        }
+        let ferro = match get("ferrohsm", m.id) {
+            Some(Ok(v)) => Some(*v),
+            _ => None,
+        };
+        // The best peer is the fastest one that produced a number.
+        let best_peer = MODULES[1..]
+            .iter()
+            .filter_map(|p| match get(p, m.id) {
+                Some(Ok(v)) => Some((*p, *v)),
+                _ => None,
+            })
+            .max_by(|a, b| goodness(a.1, m.unit).total_cmp(&goodness(b.1, m.unit)));
+        let ratio = match (ferro, best_peer) {
+            (Some(f), Some((p, v))) => format!("{} ({p})", show_ratio(speedup(f, v, m.unit))),
+            _ => "–".to_string(),
+        };
+        let (target, pass) = match m.target {
+            None => ("–".to_string(), "–".to_string()),
+            Some(t) => {
+                let verdict = verdict(
+                    t,
+                    ferro,
+                    |peer| match get(peer, m.id) {
+                        Some(Ok(v)) => Some(*v),
+                        _ => None,
+                    },
+                    m.unit,
+                );
+                let (ok, cell) = verdict;
+                if !ok {
+                    missed += 1;
+                }
+                (describe(t, m.unit), cell)
+            }
+        };
+        row += &format!(" {ratio} | {target} | {pass} |");
+        writeln!(out, "{row}").expect("writing to a String");
+    }
+    for (i, n) in notes.iter().enumerate() {
+        writeln!(out, "\n({}) {n}", i + 1).expect("writing to a String");
+    }
+    (out, missed)
+}
+
+fn describe(t: Target, unit: Unit) -> String {
+    match t {
+        Target::TimesPeer(peer, k) => format!("≥ {k}× {peer}"),
+        Target::Below(v) => format!("< {}", show(v, unit)),
+        Target::AtLeast(v) => format!("≥ {}", show(v, unit)),
+    }
+}
+
+/// Whether ferrohsm meets `t`, and the cell that says so (with the multiple reached,
+/// for a target relative to a peer).
+fn verdict(t: Target, ferro: Option<f64>, peer: impl Fn(&str) -> Option<f64>, unit: Unit) -> (bool, String) {
+    let Some(f) = ferro else {
+        return (false, "no value".to_string());
+    };
+    let (ok, detail) = match t {
+        Target::TimesPeer(name, k) => match peer(name) {
+            Some(p) => {
+                let r = speedup(f, p, unit);
+                (r >= k, format!(" ({} {name})", show_ratio(r)))
+            }
+            None => return (false, format!("no {name} value")),
+        },
+        Target::Below(v) => (f < v, String::new()),
+        Target::AtLeast(v) => (f >= v, String::new()),
+    };
+    (ok, format!("{}{detail}", if ok { "pass" } else { "**FAIL**" }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn results(rows: &[(&str, &str)]) -> Vec<(String, HashMap<String, Outcome>)> {
+        rows.iter().map(|(m, text)| (m.to_string(), from_file(text).unwrap())).collect()
+    }
+
+    #[test]
+    fn result_files_round_trip_values_and_errors() {
+        let text = to_file(&[("create", Ok(1234.5)), ("digest", Err("C_Digest\treturned\nX".into()))]);
+        let back = from_file(&text).unwrap();
+        assert_eq!(back["create"], Ok(1234.5));
+        assert_eq!(back["digest"], Err("C_Digest returned X".to_string()));
+        assert!(from_file("create\tok\tnot-a-number").is_err());
+    }
+
+    #[test]
+    fn ratios_targets_and_failures() {
+        let ferro = "create\tok\t5000\nfind\tok\t1000\nget_attribute\tok\t1.5\ndigest\tok\t3\ninit_login\tok\t100\n";
+        let soft = "create\tok\t1000\nfind\tok\t20\nget_attribute\tok\t10\ndigest\terror\tC_Digest returned CKR_MECHANISM_INVALID\ninit_login\tok\t50\n";
+        let kry = "create\tok\t2000\nfind\tok\t5\nget_attribute\tok\t0.5\ndigest\tok\t1\ninit_login\tok\t200\n";
+        let (text, missed) =
+            render(&Config::FULL, &results(&[("ferrohsm", ferro), ("softhsm", soft), ("kryoptic", kry)]));
+        let row = |start: &str| text.lines().find(|l| l.starts_with(start)).unwrap().to_string();
+        // Rates: ferrohsm over the best (highest) peer; the target counts SoftHSM only.
+        assert!(row("| create").contains("| 2.50× (kryoptic) | ≥ 5× softhsm | pass (5.00× softhsm) |"), "{text}");
+        // 1000 / 20 = 50×, below 100×.
+        assert!(row("| find").contains("| 50× (softhsm) | ≥ 100× softhsm | **FAIL** (50× softhsm) |"), "{text}");
+        // Times: the best peer is the lowest; below 1 means ferrohsm is slower.
+        assert!(row("| C_GetAttributeValue").contains("| 0.33× (kryoptic) | < 2.00 | pass |"), "{text}");
+        assert!(row("| C_DigestInit").contains("| failed (1) |"), "{text}");
+        assert!(row("| C_DigestInit").contains("| 0.33× (kryoptic) | < 2.00 | **FAIL** |"), "{text}");
+        assert!(row("| C_Initialize").contains("| 0.50× (softhsm) | < 300 | pass |"), "{text}");
+        assert!(text.contains("(1) softhsm, digest: C_Digest returned CKR_MECHANISM_INVALID"), "{text}");
+        assert_eq!(missed, 2);
+    }
+
+    #[test]
+    fn a_missing_peer_leaves_its_target_undecided() {
+        let (text, missed) = render(&Config::QUICK, &results(&[("ferrohsm", "create\tok\t10\n")]));
+        assert!(text.contains("| 10.0 | – | ≥ 5× softhsm | no softhsm value |"), "{text}");
+        assert!(text.contains("create 200 token objects"), "{text}");
+        // Every row without a ferrohsm number, and the undecided one, count as missed.
+        assert_eq!(missed, MEASUREMENTS.len());
+    }
+}
