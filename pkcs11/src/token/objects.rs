@@ -51,6 +51,9 @@ pub fn object(st: &TokenState, handle: CK_OBJECT_HANDLE) -> Result<Arc<Object>> 
 
 /// Checks that a session may write an object that is (or becomes) `token` / `private`.
 pub fn check_write(s: &Session, st: &TokenState, token: bool, private: bool) -> Result<()> {
+    if token && !st.record.initialized {
+        return Err(err(CKR_USER_NOT_LOGGED_IN, "initialise the token (C_InitToken) before storing objects"));
+    }
     if private && !st.user_logged_in() {
         return Err(err(CKR_USER_NOT_LOGGED_IN, "private objects need the user logged in"));
     }

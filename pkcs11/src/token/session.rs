@@ -15,10 +15,10 @@ pub fn open_session(m: &Module, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_
     }
     let token = m.token(slot)?;
     let rw = flags & CKF_RW_SESSION != 0;
+    // Sessions on an uninitialised token are allowed (the spec does not forbid
+    // them): p11-kit's server stops exporting tokens at the first slot whose
+    // C_OpenSession fails. Nothing can be stored there until C_InitToken.
     let mut st = token.write();
-    if !st.record.initialized {
-        return Err(err(CKR_TOKEN_NOT_RECOGNIZED, "the token is not initialised"));
-    }
     if !rw && st.so_logged_in() {
         return Err(err(CKR_SESSION_READ_WRITE_SO_EXISTS, "the SO is logged in: only R/W sessions"));
     }

@@ -28,15 +28,18 @@ pub const CKA_FERRO_POLICY_MAX_PIN_FAILURES: CK_ULONG = 0xC648_0013;
 pub const CKA_FERRO_POLICY_MIN_PIN_LEN: CK_ULONG = 0xC648_0014;
 pub const CKA_FERRO_SLOT_ID: CK_ULONG = 0xC648_0015;
 
-/// The built module, next to the test binary's `deps/` directory.
+/// The module under test: `FERROHSM_TEST_MODULE` if set, else the cdylib cargo
+/// built for this test run. Cargo leaves that one in `target/<profile>/deps/`, next
+/// to the test binary; `target/<profile>/libferrohsm_pkcs11.so` is refreshed only
+/// by `cargo build` and may be stale.
 pub fn module_path() -> PathBuf {
     if let Some(p) = std::env::var_os("FERROHSM_TEST_MODULE") {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
-    let p = profile_dir.join("libferrohsm_pkcs11.so");
-    assert!(p.exists(), "{} not built", p.display());
+    let deps = exe.parent().expect("target/<profile>/deps");
+    let p = deps.join("libferrohsm_pkcs11.so");
+    assert!(p.exists(), "{} not built (run the tests with cargo)", p.display());
     p
 }
 
