@@ -39,7 +39,9 @@ fn pin_flags(
     locked: CK_FLAGS,
 ) -> CK_FLAGS {
     match pin {
-        Some(p) if p.locked => locked,
+        // COUNT_LOW: "an incorrect PIN has been entered at least once since the last
+        // successful authentication", which stays true once the PIN is locked.
+        Some(p) if p.locked => locked | count_low,
         Some(p) if p.failures > 0 && p.failures + 1 >= max => count_low | final_try,
         Some(p) if p.failures > 0 => count_low,
         _ => 0,
