@@ -5,7 +5,7 @@
 //! (classes and the attribute rule table) → [`mechanism`] (the registry) →
 //! [`crypto`] (the provider trait) → `ferrohsm_store`.
 //!
-//! Only `ffi` may use `unsafe`.
+//! Only `ffi` may opt out of `deny(unsafe_code)`.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

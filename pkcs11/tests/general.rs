@@ -1,6 +1,7 @@
 //! General-purpose functions and the C ABI itself: initialisation (with every
 //! argument form), re-initialisation, fork, interfaces, and bad pointers.
 
+#[macro_use]
 mod common;
 
 use std::ffi::c_void;
@@ -76,7 +77,7 @@ fn initialize_accepts_null_os_locking_and_callbacks_and_rejects_bad_args() {
     }
     assert_eq!(call!(C_Initialize, ptr::null_mut()), CKR_OK);
     assert_eq!(call!(C_Initialize, ptr::null_mut()), CKR_CRYPTOKI_ALREADY_INITIALIZED);
-    assert_eq!(call!(C_Finalize, 1 as *mut c_void), CKR_ARGUMENTS_BAD);
+    assert_eq!(call!(C_Finalize, ptr::dangling_mut::<c_void>()), CKR_ARGUMENTS_BAD);
     assert_eq!(call!(C_Finalize, ptr::null_mut()), CKR_OK);
     assert_eq!(call!(C_Finalize, ptr::null_mut()), CKR_CRYPTOKI_NOT_INITIALIZED);
 }
@@ -143,9 +144,9 @@ fn interfaces_offer_3_0_and_2_40() {
 
     let mut out = ptr::null_mut();
     let mut v240 = CK_VERSION { major: 2, minor: 40 };
-    assert_eq!(unsafe { get(b"PKCS 11\0".as_ptr() as *mut _, &mut v240, &mut out, 0) }, CKR_OK);
+    assert_eq!(unsafe { get(c"PKCS 11".as_ptr() as *mut _, &mut v240, &mut out, 0) }, CKR_OK);
     assert_eq!(unsafe { *((*out).pFunctionList as *const CK_VERSION) }.minor, 40);
-    assert_eq!(unsafe { get(b"Vendor\0".as_ptr() as *mut _, ptr::null_mut(), &mut out, 0) }, CKR_ARGUMENTS_BAD);
+    assert_eq!(unsafe { get(c"Vendor".as_ptr() as *mut _, ptr::null_mut(), &mut out, 0) }, CKR_ARGUMENTS_BAD);
     let mut v9 = CK_VERSION { major: 9, minor: 9 };
     assert_eq!(unsafe { get(ptr::null_mut(), &mut v9, &mut out, 0) }, CKR_ARGUMENTS_BAD);
     assert_eq!(unsafe { get(ptr::null_mut(), ptr::null_mut(), &mut out, CKF_INTERFACE_FORK_SAFE,) }, CKR_ARGUMENTS_BAD);

@@ -1,6 +1,7 @@
 //! Roles and PINs: C_Login, C_Logout, C_InitPIN, C_SetPIN, with the spec's return
 //! codes, shared login state, and PIN counters and locks.
 
+#[macro_use]
 mod common;
 
 use std::ptr;

@@ -1,5 +1,6 @@
 //! Sessions: opening, closing, their information, and use from many threads.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -53,7 +54,7 @@ fn session_objects_are_shared_by_the_application_and_end_with_their_session() {
 
 #[test]
 fn operations_are_cancelled_by_c_session_cancel() {
-    let (h, s) = Hsm::ready();
+    let (_h, s) = Hsm::ready();
     let mut m = CK_MECHANISM { mechanism: CKM_SHA256, pParameter: std::ptr::null_mut(), ulParameterLen: 0 };
     assert_eq!(call!(C_DigestInit, s, &mut m), CKR_OK);
     let cancel = f3().C_SessionCancel.unwrap();

@@ -1,6 +1,7 @@
 //! Slots as partitions: the slot list, slot and token information, partition
 //! management from the admin token, and partition policy.
 
+#[macro_use]
 mod common;
 
 use std::ptr;
@@ -263,7 +264,7 @@ fn the_first_init_checks_the_pin_length_and_the_label_is_blank_padded() {
 
 #[test]
 fn mechanisms_are_listed_and_described_per_slot() {
-    let h = Hsm::fresh();
+    let _h = Hsm::fresh();
     let mut n = 0;
     assert_eq!(call!(C_GetMechanismList, 0, ptr::null_mut(), &mut n), CKR_OK);
     let mut list = vec![0; n as usize];

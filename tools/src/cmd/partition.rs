@@ -3,8 +3,6 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
-use cryptoki::error::RvError;
-
 use super::{load, pin, yes_no};
 use crate::Failure;
 use ferrohsm_tools::error::{Doing, Error};
@@ -36,17 +34,7 @@ pub fn create(module: Option<&Path>, label: &str, policy: &Policy, so_pin: Optio
 pub fn list(module: Option<&Path>) -> Result<(), Failure> {
     let (_, ctx) = load(module)?;
     let admin = token::admin_slot(&ctx)?;
-    let session = match ctx.open_ro_session(admin) {
-        Err(cryptoki::error::Error::Pkcs11(RvError::TokenNotRecognized, _)) => {
-            return Err(Error::Other(
-                "the admin token is not initialised: run `ferrohsm device init --label NAME` \
-                 first"
-                    .into(),
-            )
-            .into());
-        }
-        r => r.doing("opening a session on the admin token (C_OpenSession)")?,
-    };
+    let session = ctx.open_ro_session(admin).doing("opening a session on the admin token (C_OpenSession)")?;
     let parts = partition::list(&session)?;
     print_table(&parts);
     Ok(())

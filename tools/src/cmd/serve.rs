@@ -116,7 +116,7 @@ fn preflight(ctx: &cryptoki::context::Pkcs11) -> Result<Option<String>> {
     })
 }
 
-/// This process's user id (the owner of `/proc/self`), without `unsafe`.
+/// This process's user id (the owner of `/proc/self`), in safe code.
 fn uid() -> Result<u32> {
     fs::metadata("/proc/self").map(|m| m.uid()).map_err(|e| Error::Other(format!("finding the user id: {e}")))
 }
