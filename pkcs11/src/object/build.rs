@@ -319,11 +319,17 @@ fn table_of(obj: &Object) -> Result<&'static rules::Rules> {
     obj.shape().and_then(rules::rules).ok_or_else(|| err(CKR_GENERAL_ERROR, "object of unknown shape"))
 }
 
-/// `C_SetAttributeValue`: the object's new attributes, all changes checked first.
-pub fn set(obj: &Object, template: &Template, so: bool) -> Result<Attrs> {
-    if obj.attrs.bool(CKA_MODIFIABLE) == Some(false) {
-        return Err(err(CKR_ACTION_PROHIBITED, "object is not modifiable"));
-    }
+/// An object's attributes with `template` applied, every change checked against the
+/// rule table first (all or nothing). `may_change` says which rules allow a change in
+/// this call; `same_is_no_change` lets a template repeat a value it may not change.
+fn changed(
+    obj: &Object,
+    template: &Template,
+    so: bool,
+    may_change: impl Fn(&Rule) -> bool,
+    same_is_no_change: bool,
+    call: &str,
+) -> Result<Attrs> {
     let template = normalise(template)?;
     let table = table_of(obj)?;
     let mut attrs = obj.attrs.clone();
@@ -331,8 +337,11 @@ pub fn set(obj: &Object, template: &Template, so: bool) -> Result<Attrs> {
         let rule = table.get(*ty).ok_or_else(|| {
             err(CKR_ATTRIBUTE_TYPE_INVALID, format!("{} is not an attribute of this object", Attr(*ty)))
         })?;
-        if !rule.has(rules::SETTABLE) {
-            return Err(err(CKR_ATTRIBUTE_READ_ONLY, format!("{} cannot be changed", Attr(*ty))));
+        if !may_change(rule) {
+            if same_is_no_change && obj.attrs.get(*ty) == Some(v.as_slice()) {
+                continue;
+            }
+            return Err(err(CKR_ATTRIBUTE_READ_ONLY, format!("{} cannot be changed by {call}", Attr(*ty))));
         }
         check_change(rule, obj.attrs.get(*ty), v, so)?;
         attrs.set(*ty, v.clone());
@@ -340,29 +349,24 @@ pub fn set(obj: &Object, template: &Template, so: bool) -> Result<Attrs> {
     Ok(attrs)
 }
 
+/// `C_SetAttributeValue`: the object's new attributes, all changes checked first.
+pub fn set(obj: &Object, template: &Template, so: bool) -> Result<Attrs> {
+    if obj.attrs.bool(CKA_MODIFIABLE) == Some(false) {
+        return Err(err(CKR_ACTION_PROHIBITED, "object is not modifiable"));
+    }
+    changed(obj, template, so, |r| r.has(rules::SETTABLE), false, "C_SetAttributeValue")
+}
+
 /// `C_CopyObject`: the copy's attributes. The copy keeps the original's provenance
 /// (`CKA_LOCAL`, `ALWAYS_SENSITIVE`, `NEVER_EXTRACTABLE`) and records that it is a copy.
+/// Copy templates often repeat attributes such as `CKA_CLASS`: giving an attribute its
+/// current value is not a change.
 pub fn copy(obj: &Object, template: &Template, ctx: &Ctx<'_>) -> Result<Attrs> {
     if obj.attrs.bool(CKA_COPYABLE) == Some(false) {
         return Err(err(CKR_ACTION_PROHIBITED, "object is not copyable"));
     }
-    let template = normalise(template)?;
-    let table = table_of(obj)?;
-    let mut attrs = obj.attrs.clone();
-    for (ty, v) in &template.0 {
-        let rule = table.get(*ty).ok_or_else(|| {
-            err(CKR_ATTRIBUTE_TYPE_INVALID, format!("{} is not an attribute of this object", Attr(*ty)))
-        })?;
-        if !rule.has(rules::SETTABLE) && !rule.has(rules::COPY_SETTABLE) {
-            // Giving an attribute its current value is not a change.
-            if obj.attrs.get(*ty) == Some(v.as_slice()) {
-                continue;
-            }
-            return Err(err(CKR_ATTRIBUTE_READ_ONLY, format!("{} cannot be changed in a copy", Attr(*ty))));
-        }
-        check_change(rule, obj.attrs.get(*ty), v, ctx.so)?;
-        attrs.set(*ty, v.clone());
-    }
+    let may_change = |r: &Rule| r.has(rules::SETTABLE) || r.has(rules::COPY_SETTABLE);
+    let mut attrs = changed(obj, template, ctx.so, may_change, true, "C_CopyObject")?;
     attrs.set(CKA_UNIQUE_ID, ctx.unique_id.as_bytes().to_vec());
     attrs.set(CKA_FERRO_CREATED, ctx.now.as_bytes().to_vec());
     attrs.set(CKA_FERRO_ORIGIN, ulong_value(Origin::Copied.value() as u64));
