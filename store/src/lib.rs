@@ -208,7 +208,8 @@ impl Store {
     /// 0600) if it does not exist yet.
     pub fn open(path: &Path, cipher: Arc<dyn Cipher>, kdf: KdfParams) -> Result<Self> {
         create_private_dir(path)?;
-        let fresh = !path.join("db").exists();
+        // The key files say whether this store is new, half-created or complete.
+        let state = keyfile::open(path, cipher.as_ref())?;
         let db = sled::Config::new()
             .path(path.join("db"))
             // We flush after every mutation ourselves; no background flusher thread.
@@ -216,11 +217,26 @@ impl Store {
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(ref io) if is_lock_error(io) => Error::InUse { path: path.to_path_buf() },
+                sled::Error::Corruption { .. } => {
+                    Error::Corrupt(format!("the database in {} is damaged ({e})", path.display()))
+                }
                 e => Error::Db(e),
             })?;
         let meta = db.open_tree("meta")?;
-        let fresh = fresh || meta.get("device")?.is_none();
-        let device_key = keyfile::load_or_create(&path.join(keyfile::NAME), fresh, cipher.as_ref())?;
+        let has_device = meta.get("device")?.is_some();
+        let (device_key, create) = match state {
+            keyfile::State::Complete(k) if has_device => (k, false),
+            keyfile::State::Complete(_) => {
+                // sled recovered an empty database where a device was: its log was
+                // damaged. Creating a new device here would hide the loss.
+                return Err(Error::Corrupt(format!(
+                    "the database in {} has lost its device record (damaged log?); \
+                     refusing to create a new device over it",
+                    path.display()
+                )));
+            }
+            keyfile::State::New(k) | keyfile::State::Pending(k) => (k, !has_device),
+        };
         let store = Self {
             path: path.to_path_buf(),
             meta,
@@ -232,8 +248,11 @@ impl Store {
             device_key,
             rmw: Mutex::new(()),
         };
-        if fresh {
+        if create {
             store.create_device()?;
+        }
+        if !path.join(keyfile::NAME).exists() {
+            keyfile::complete(path)?;
         }
         store.device()?;
         Ok(store)

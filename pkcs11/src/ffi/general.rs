@@ -68,9 +68,21 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: *mut c_void) -> CK_RV {
         if let Some(path) = module::abandon_inherited() {
             close_inherited(&path);
         }
-        module::initialize().inspect_err(|e| {
-            if e.rv() != CKR_CRYPTOKI_ALREADY_INITIALIZED {
-                eprintln!("ferrohsm: C_Initialize: {}", e.message());
+        module::initialize().map_err(|e| {
+            if e.rv() == CKR_CRYPTOKI_ALREADY_INITIALIZED {
+                return e;
+            }
+            eprintln!("ferrohsm: C_Initialize: {}", e.message());
+            // C_Initialize may return only these (PKCS#11 §5.4); a damaged or
+            // unreadable store is a function failure here.
+            match e.rv() {
+                CKR_ARGUMENTS_BAD
+                | CKR_CANT_LOCK
+                | CKR_FUNCTION_FAILED
+                | CKR_GENERAL_ERROR
+                | CKR_HOST_MEMORY
+                | CKR_NEED_TO_CREATE_THREADS => e,
+                _ => crate::error::Error::new(CKR_FUNCTION_FAILED).context(e.message()),
             }
         })
     })

@@ -123,7 +123,8 @@ pub fn check_value(ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> Result<()> {
         Kind::Ulong => v.len() == 8,
         Kind::MechList => v.len().is_multiple_of(8),
         Kind::Date => v.is_empty() || (v.len() == 8 && v.iter().all(u8::is_ascii_digit)),
-        Kind::Template => Template::decode(v).is_ok(),
+        // A nested template's values follow the same rules.
+        Kind::Template => Template::decode(v).is_ok_and(|t| t.0.iter().all(|(ty, v)| check_value(*ty, v).is_ok())),
         Kind::Bytes => true,
     };
     if ok { Ok(()) } else { Err(err(CKR_ATTRIBUTE_VALUE_INVALID, format!("{} has a malformed value", Attr(ty)))) }

@@ -162,7 +162,8 @@ const PUBLIC: &[Rule] = &[
     r(CKA_WRAP, SETTABLE, B(true)),
     r(CKA_TRUSTED, SETTABLE | SO_ONLY_TRUE, B(false)),
     r(CKA_WRAP_TEMPLATE, 0, E),
-    r(CKA_PUBLIC_KEY_INFO, DERIVED, N),
+    // "MAY be empty, DEFAULT derived from the underlying public key data".
+    r(CKA_PUBLIC_KEY_INFO, 0, E),
 ];
 
 /// Table 29: private keys.
@@ -180,7 +181,8 @@ const PRIVATE: &[Rule] = &[
     r(CKA_WRAP_WITH_TRUSTED, SETTABLE | ONLY_TO_TRUE, B(false)),
     r(CKA_UNWRAP_TEMPLATE, 0, E),
     r(CKA_ALWAYS_AUTHENTICATE, SETTABLE, B(false)),
-    r(CKA_PUBLIC_KEY_INFO, DERIVED, N),
+    // Footnote 8: "MAY be manually set"; empty by default.
+    r(CKA_PUBLIC_KEY_INFO, SETTABLE, E),
     r(CKA_FERRO_INVALIDATED, TOKEN_SET, N),
 ];
 
