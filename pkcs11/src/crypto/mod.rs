@@ -12,8 +12,11 @@
 
 #[cfg(feature = "aws-lc")]
 mod awslc;
+pub mod ec;
+pub mod rsa;
 #[cfg(feature = "rustcrypto")]
 mod rustcrypto;
+pub mod sym;
 
 use cryptoki_sys::*;
 use ferrohsm_store::Cipher;
@@ -71,8 +74,14 @@ pub trait Hasher: Send {
     fn finish(self: Box<Self>) -> Vec<u8>;
 }
 
-/// Everything the module needs from a crypto library.
-pub trait Provider: Cipher + Send + Sync {
+pub use ec::EcOps;
+pub use rsa::RsaOps;
+pub use sym::SymOps;
+
+/// Everything the module needs from a crypto library. The algorithm families are
+/// separate traits ([`RsaOps`], [`EcOps`], [`SymOps`]), one file each, implemented
+/// by each provider in its own directory.
+pub trait Provider: Cipher + RsaOps + EcOps + SymOps + Send + Sync {
     /// `"aws-lc"` or `"rustcrypto"`.
     fn name(&self) -> &'static str;
     /// Starts a hash.

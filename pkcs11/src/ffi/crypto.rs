@@ -4,10 +4,11 @@ use std::ffi::c_void;
 
 use cryptoki_sys::*;
 
-use super::{bytes, bytes_mut, capacity, guard, mechanism, write_output};
+use super::{bytes, bytes_mut, capacity, guard, mechanism, template, write, write_output};
 use crate::error::err;
 use crate::module;
-use crate::token::{digest, random};
+use crate::token::crypto::{self as ops, Dir};
+use crate::token::{digest, keys, random};
 
 /// `C_DigestInit`. `pMechanism` must be readable.
 #[unsafe(no_mangle)]
@@ -104,6 +105,329 @@ pub unsafe extern "C" fn C_GenerateRandom(
     })
 }
 
+macro_rules! init_fn {
+    ($(#[$doc:meta])* $name:ident => $inner:path) => {
+        $(#[$doc])*
+        /// `pMechanism` must be readable (its parameter as its length says).
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(hSession: CK_SESSION_HANDLE, pMechanism: *mut CK_MECHANISM, hKey: CK_OBJECT_HANDLE) -> CK_RV {
+            guard(stringify!($name), || {
+                let m = module::get()?;
+                // SAFETY: forwarded contract.
+                let mech = unsafe { mechanism(pMechanism)? };
+                $inner(&m, hSession, &mech, hKey)
+            })
+        }
+    };
+}
+
+init_fn!(
+    /// `C_EncryptInit`.
+    C_EncryptInit => ops::encrypt_init
+);
+init_fn!(
+    /// `C_DecryptInit`.
+    C_DecryptInit => ops::decrypt_init
+);
+init_fn!(
+    /// `C_SignInit`.
+    C_SignInit => ops::sign_init
+);
+init_fn!(
+    /// `C_VerifyInit`.
+    C_VerifyInit => ops::verify_init
+);
+
+/// A single-part or update call: input in, output by the length-query protocol.
+///
+/// # Safety
+/// `pIn` holds `ulIn` bytes; `pOut` is null or holds `*pulOut` writable bytes.
+unsafe fn in_out(
+    pIn: *mut CK_BYTE,
+    ulIn: CK_ULONG,
+    pOut: *mut CK_BYTE,
+    pulOut: *mut CK_ULONG,
+    f: impl FnOnce(&[u8], Option<usize>) -> crate::error::Result<crate::token::Output>,
+) -> crate::error::Result<()> {
+    // SAFETY: forwarded contract.
+    let (input, cap) = unsafe { (bytes(pIn, ulIn)?, capacity(pOut, pulOut)?) };
+    let out = f(input, cap)?;
+    // SAFETY: forwarded contract.
+    unsafe { write_output(pOut, pulOut, out) }
+}
+
+/// A `*Final` call: output by the length-query protocol.
+///
+/// # Safety
+/// `pOut` is null or holds `*pulOut` writable bytes.
+unsafe fn out_only(
+    pOut: *mut CK_BYTE,
+    pulOut: *mut CK_ULONG,
+    f: impl FnOnce(Option<usize>) -> crate::error::Result<crate::token::Output>,
+) -> crate::error::Result<()> {
+    // SAFETY: forwarded contract.
+    let cap = unsafe { capacity(pOut, pulOut)? };
+    let out = f(cap)?;
+    // SAFETY: forwarded contract.
+    unsafe { write_output(pOut, pulOut, out) }
+}
+
+macro_rules! in_out_fn {
+    ($(#[$doc:meta])* $name:ident, $f:expr) => {
+        $(#[$doc])*
+        /// Input: `ulIn` bytes at `pIn`. Output: null (length query) or `*pulOut` bytes.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(
+            hSession: CK_SESSION_HANDLE,
+            pIn: *mut CK_BYTE,
+            ulIn: CK_ULONG,
+            pOut: *mut CK_BYTE,
+            pulOut: *mut CK_ULONG,
+        ) -> CK_RV {
+            guard(stringify!($name), || {
+                let m = module::get()?;
+                // SAFETY: forwarded contract.
+                unsafe { in_out(pIn, ulIn, pOut, pulOut, |input, cap| $f(&m, hSession, input, cap)) }
+            })
+        }
+    };
+}
+
+macro_rules! final_fn {
+    ($(#[$doc:meta])* $name:ident, $f:expr) => {
+        $(#[$doc])*
+        /// Output: null (length query) or `*pulOut` bytes.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(hSession: CK_SESSION_HANDLE, pOut: *mut CK_BYTE, pulOut: *mut CK_ULONG) -> CK_RV {
+            guard(stringify!($name), || {
+                let m = module::get()?;
+                // SAFETY: forwarded contract.
+                unsafe { out_only(pOut, pulOut, |cap| $f(&m, hSession, cap)) }
+            })
+        }
+    };
+}
+
+in_out_fn!(
+    /// `C_Encrypt`.
+    C_Encrypt, |m, s, i, c| ops::crypt(m, s, Dir::Encrypt, i, c)
+);
+in_out_fn!(
+    /// `C_EncryptUpdate`.
+    C_EncryptUpdate, |m, s, i, c| ops::crypt_update(m, s, Dir::Encrypt, i, c)
+);
+final_fn!(
+    /// `C_EncryptFinal`.
+    C_EncryptFinal, |m, s, c| ops::crypt_final(m, s, Dir::Encrypt, c)
+);
+in_out_fn!(
+    /// `C_Decrypt`.
+    C_Decrypt, |m, s, i, c| ops::crypt(m, s, Dir::Decrypt, i, c)
+);
+in_out_fn!(
+    /// `C_DecryptUpdate`.
+    C_DecryptUpdate, |m, s, i, c| ops::crypt_update(m, s, Dir::Decrypt, i, c)
+);
+final_fn!(
+    /// `C_DecryptFinal`.
+    C_DecryptFinal, |m, s, c| ops::crypt_final(m, s, Dir::Decrypt, c)
+);
+in_out_fn!(
+    /// `C_Sign`.
+    C_Sign, ops::sign
+);
+final_fn!(
+    /// `C_SignFinal`.
+    C_SignFinal, ops::sign_final
+);
+
+/// `C_SignUpdate`. `pPart` holds `ulPartLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SignUpdate(hSession: CK_SESSION_HANDLE, pPart: *mut CK_BYTE, ulPartLen: CK_ULONG) -> CK_RV {
+    guard("C_SignUpdate", || {
+        let m = module::get()?;
+        // SAFETY: forwarded contract.
+        let part = unsafe { bytes(pPart, ulPartLen)? };
+        ops::sign_update(&m, hSession, part)
+    })
+}
+
+/// `C_Verify`. `pData` holds `ulDataLen` bytes, `pSignature` `ulSignatureLen`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_Verify(
+    hSession: CK_SESSION_HANDLE,
+    pData: *mut CK_BYTE,
+    ulDataLen: CK_ULONG,
+    pSignature: *mut CK_BYTE,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_Verify", || {
+        let m = module::get()?;
+        // SAFETY: forwarded contract.
+        let (data, sig) = unsafe { (bytes(pData, ulDataLen)?, bytes(pSignature, ulSignatureLen)?) };
+        ops::verify(&m, hSession, data, sig)
+    })
+}
+
+/// `C_VerifyUpdate`. `pPart` holds `ulPartLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifyUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: *mut CK_BYTE,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_VerifyUpdate", || {
+        let m = module::get()?;
+        // SAFETY: forwarded contract.
+        let part = unsafe { bytes(pPart, ulPartLen)? };
+        ops::verify_update(&m, hSession, part)
+    })
+}
+
+/// `C_VerifyFinal`. `pSignature` holds `ulSignatureLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifyFinal(
+    hSession: CK_SESSION_HANDLE,
+    pSignature: *mut CK_BYTE,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_VerifyFinal", || {
+        let m = module::get()?;
+        // SAFETY: forwarded contract.
+        let sig = unsafe { bytes(pSignature, ulSignatureLen)? };
+        ops::verify_final(&m, hSession, sig)
+    })
+}
+
+/// `C_GenerateKey`. `pTemplate` holds `ulCount` attributes; `phKey` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_GenerateKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    pTemplate: *mut CK_ATTRIBUTE,
+    ulCount: CK_ULONG,
+    phKey: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard("C_GenerateKey", || {
+        let m = module::get()?;
+        if phKey.is_null() {
+            return Err(err(CKR_ARGUMENTS_BAD, "null phKey"));
+        }
+        // SAFETY: forwarded contract.
+        let (mech, t) = unsafe { (mechanism(pMechanism)?, template(pTemplate, ulCount)?) };
+        let h = keys::generate_key(&m, hSession, &mech, &t)?;
+        // SAFETY: checked for null; writable by contract.
+        unsafe { write(phKey, h) }
+    })
+}
+
+/// `C_GenerateKeyPair`. Each template holds its count of attributes; both handle
+/// pointers must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_GenerateKeyPair(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    pPublicKeyTemplate: *mut CK_ATTRIBUTE,
+    ulPublicKeyAttributeCount: CK_ULONG,
+    pPrivateKeyTemplate: *mut CK_ATTRIBUTE,
+    ulPrivateKeyAttributeCount: CK_ULONG,
+    phPublicKey: *mut CK_OBJECT_HANDLE,
+    phPrivateKey: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard("C_GenerateKeyPair", || {
+        let m = module::get()?;
+        if phPublicKey.is_null() || phPrivateKey.is_null() {
+            return Err(err(CKR_ARGUMENTS_BAD, "null key handle pointer"));
+        }
+        // SAFETY: forwarded contract.
+        let (mech, public, private) = unsafe {
+            (
+                mechanism(pMechanism)?,
+                template(pPublicKeyTemplate, ulPublicKeyAttributeCount)?,
+                template(pPrivateKeyTemplate, ulPrivateKeyAttributeCount)?,
+            )
+        };
+        let (h_pub, h_priv) = keys::generate_key_pair(&m, hSession, &mech, &public, &private)?;
+        // SAFETY: checked for null; writable by contract.
+        unsafe {
+            write(phPublicKey, h_pub)?;
+            write(phPrivateKey, h_priv)
+        }
+    })
+}
+
+/// `C_WrapKey`. `pWrappedKey` is null (length query) or holds `*pulWrappedKeyLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_WrapKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hWrappingKey: CK_OBJECT_HANDLE,
+    hKey: CK_OBJECT_HANDLE,
+    pWrappedKey: *mut CK_BYTE,
+    pulWrappedKeyLen: *mut CK_ULONG,
+) -> CK_RV {
+    guard("C_WrapKey", || {
+        let m = module::get()?;
+        // SAFETY: forwarded contract.
+        let mech = unsafe { mechanism(pMechanism)? };
+        // SAFETY: forwarded contract.
+        unsafe {
+            out_only(pWrappedKey, pulWrappedKeyLen, |cap| keys::wrap_key(&m, hSession, &mech, hWrappingKey, hKey, cap))
+        }
+    })
+}
+
+/// `C_UnwrapKey`. `pWrappedKey` holds `ulWrappedKeyLen` bytes; `pTemplate`
+/// `ulAttributeCount` attributes; `phKey` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_UnwrapKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hUnwrappingKey: CK_OBJECT_HANDLE,
+    pWrappedKey: *mut CK_BYTE,
+    ulWrappedKeyLen: CK_ULONG,
+    pTemplate: *mut CK_ATTRIBUTE,
+    ulAttributeCount: CK_ULONG,
+    phKey: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard("C_UnwrapKey", || {
+        let m = module::get()?;
+        if phKey.is_null() {
+            return Err(err(CKR_ARGUMENTS_BAD, "null phKey"));
+        }
+        // SAFETY: forwarded contract.
+        let (mech, wrapped, t) = unsafe {
+            (mechanism(pMechanism)?, bytes(pWrappedKey, ulWrappedKeyLen)?, template(pTemplate, ulAttributeCount)?)
+        };
+        let h = keys::unwrap_key(&m, hSession, &mech, hUnwrappingKey, wrapped, &t)?;
+        // SAFETY: checked for null; writable by contract.
+        unsafe { write(phKey, h) }
+    })
+}
+
+/// `C_DeriveKey`. `pTemplate` holds `ulAttributeCount` attributes; `phKey` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_DeriveKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hBaseKey: CK_OBJECT_HANDLE,
+    pTemplate: *mut CK_ATTRIBUTE,
+    ulAttributeCount: CK_ULONG,
+    phKey: *mut CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard("C_DeriveKey", || {
+        let m = module::get()?;
+        if phKey.is_null() {
+            return Err(err(CKR_ARGUMENTS_BAD, "null phKey"));
+        }
+        // SAFETY: forwarded contract.
+        let (mech, t) = unsafe { (mechanism(pMechanism)?, template(pTemplate, ulAttributeCount)?) };
+        let h = keys::derive_key(&m, hSession, &mech, hBaseKey, &t)?;
+        // SAFETY: checked for null; writable by contract.
+        unsafe { write(phKey, h) }
+    })
+}
+
 /// Functions whose mechanisms are not in this build yet: each checks that the
 /// module is initialised and returns `CKR_FUNCTION_NOT_SUPPORTED`.
 macro_rules! not_supported {
@@ -128,39 +452,17 @@ type B = *mut CK_BYTE;
 type L = CK_ULONG;
 type LP = *mut CK_ULONG;
 type M = *mut CK_MECHANISM;
-type A = *mut CK_ATTRIBUTE;
 type V = *mut c_void;
 
 not_supported! {
-    C_EncryptInit(S, M, H);
-    C_Encrypt(S, B, L, B, LP);
-    C_EncryptUpdate(S, B, L, B, LP);
-    C_EncryptFinal(S, B, LP);
-    C_DecryptInit(S, M, H);
-    C_Decrypt(S, B, L, B, LP);
-    C_DecryptUpdate(S, B, L, B, LP);
-    C_DecryptFinal(S, B, LP);
-    C_SignInit(S, M, H);
-    C_Sign(S, B, L, B, LP);
-    C_SignUpdate(S, B, L);
-    C_SignFinal(S, B, LP);
     C_SignRecoverInit(S, M, H);
     C_SignRecover(S, B, L, B, LP);
-    C_VerifyInit(S, M, H);
-    C_Verify(S, B, L, B, L);
-    C_VerifyUpdate(S, B, L);
-    C_VerifyFinal(S, B, L);
     C_VerifyRecoverInit(S, M, H);
     C_VerifyRecover(S, B, L, B, LP);
     C_DigestEncryptUpdate(S, B, L, B, LP);
     C_DecryptDigestUpdate(S, B, L, B, LP);
     C_SignEncryptUpdate(S, B, L, B, LP);
     C_DecryptVerifyUpdate(S, B, L, B, LP);
-    C_GenerateKey(S, M, A, L, *mut H);
-    C_GenerateKeyPair(S, M, A, L, A, L, *mut H, *mut H);
-    C_WrapKey(S, M, H, H, B, LP);
-    C_UnwrapKey(S, M, H, B, L, A, L, *mut H);
-    C_DeriveKey(S, M, H, A, L, *mut H);
     C_MessageEncryptInit(S, M, H);
     C_EncryptMessage(S, V, L, B, L, B, L, B, LP);
     C_EncryptMessageBegin(S, V, L, B, L);

@@ -18,6 +18,7 @@
 
 mod crypto;
 mod general;
+mod mechanism;
 mod object;
 mod session;
 mod slot;
@@ -28,12 +29,12 @@ use std::ptr;
 use cryptoki_sys::*;
 
 use crate::error::{Result, err};
-use crate::mechanism::Mechanism;
 use crate::object::attr::{Kind, Template, kind};
 use crate::token::Output;
 use crate::token::objects::AttrOut;
 
 pub use general::{C_GetFunctionList, C_GetInterface, C_GetInterfaceList};
+pub(crate) use mechanism::mechanism;
 
 /// The one panic boundary: runs `f`, maps its error to its `CK_RV`, and a panic to
 /// `CKR_GENERAL_ERROR`.
@@ -310,22 +311,4 @@ unsafe fn fill(slot: &mut CK_ATTRIBUTE, v: &[u8], depth: usize) -> std::result::
     unsafe { ptr::copy_nonoverlapping(c.as_ptr(), slot.pValue as *mut u8, c.len()) };
     slot.ulValueLen = c.len() as CK_ULONG;
     Ok(())
-}
-
-/// Copies a caller's `CK_MECHANISM`.
-///
-/// # Safety
-/// When `p` is non-null it must point to a readable `CK_MECHANISM` whose
-/// `pParameter` (when non-null) points to `ulParameterLen` readable bytes.
-pub(crate) unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
-    if p.is_null() {
-        return Err(err(CKR_ARGUMENTS_BAD, "null mechanism"));
-    }
-    // SAFETY: non-null, readable by contract.
-    let m = unsafe { ptr::read_unaligned(p) };
-    // SAFETY: the contract on `pParameter`.
-    let param = unsafe { bytes(m.pParameter as *const u8, m.ulParameterLen) }
-        .map_err(|_| err(CKR_MECHANISM_PARAM_INVALID, "null mechanism parameter with a length"))?
-        .to_vec();
-    Ok(Mechanism { ty: m.mechanism, param })
 }

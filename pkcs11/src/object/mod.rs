@@ -7,7 +7,11 @@ pub mod der;
 pub mod rules;
 pub mod table;
 
+use std::any::Any;
+use std::sync::Arc;
+
 use cryptoki_sys::*;
+use once_cell::sync::OnceCell;
 use zeroize::Zeroize;
 
 use crate::vendor::*;
@@ -26,8 +30,8 @@ pub enum Lifetime {
 }
 
 /// One object: a handle, where it lives, and its attributes (canonical values,
-/// sorted by type, zeroized on drop).
-#[derive(Debug)]
+/// sorted by type, zeroized on drop). Objects are immutable: a change makes a new
+/// `Object` with the same handle.
 pub struct Object {
     /// The handle applications see; stable for the life of the module.
     pub handle: CK_OBJECT_HANDLE,
@@ -35,9 +39,40 @@ pub struct Object {
     pub lifetime: Lifetime,
     /// Its attributes.
     pub attrs: Attrs,
+    /// The key as the crypto provider parsed it, made on first use (parsing a key
+    /// costs more than using it); dropped with the object.
+    pub cache: OnceCell<Arc<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Object").field("handle", &self.handle).field("lifetime", &self.lifetime).finish_non_exhaustive()
+    }
 }
 
 impl Object {
+    /// A new object.
+    pub fn new(handle: CK_OBJECT_HANDLE, lifetime: Lifetime, attrs: Attrs) -> Self {
+        Self { handle, lifetime, attrs, cache: OnceCell::new() }
+    }
+
+    /// The provider's parsed form of this key, made by `parse` on first use.
+    pub fn parsed<T: Any + Send + Sync>(
+        &self,
+        parse: impl FnOnce(&Attrs) -> crate::error::Result<T>,
+    ) -> crate::error::Result<Arc<T>> {
+        if let Some(c) = self.cache.get() {
+            return Arc::clone(c)
+                .downcast::<T>()
+                .map_err(|_| crate::error::err(cryptoki_sys::CKR_GENERAL_ERROR, "key cache of another type"));
+        }
+        let parsed: Arc<dyn Any + Send + Sync> = Arc::new(parse(&self.attrs)?);
+        let c = self.cache.get_or_init(|| parsed);
+        Arc::clone(c)
+            .downcast::<T>()
+            .map_err(|_| crate::error::err(cryptoki_sys::CKR_GENERAL_ERROR, "key cache of another type"))
+    }
+
     /// `CKA_CLASS`.
     pub fn class(&self) -> CK_OBJECT_CLASS {
         self.attrs.ulong(CKA_CLASS).unwrap_or(CK_UNAVAILABLE_INFORMATION as u64) as CK_OBJECT_CLASS

@@ -123,7 +123,7 @@ mod tests {
         let mut attrs = Attrs::default();
         attrs.set(CKA_CLASS, attr::ulong_value(CKO_DATA as u64));
         attrs.set(CKA_LABEL, label.to_vec());
-        Arc::new(Object { handle, lifetime: Lifetime::Session(1), attrs })
+        Arc::new(Object::new(handle, Lifetime::Session(1), attrs))
     }
 
     fn exact(o: &Object, ty: CK_ATTRIBUTE_TYPE, v: &[u8]) -> bool {

@@ -34,14 +34,7 @@ pub fn login(m: &Module, session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[
     let role = match user {
         CKU_SO => Role::So,
         CKU_USER => Role::User,
-        CKU_CONTEXT_SPECIFIC => {
-            let st = s.token.state.read();
-            if !st.user_logged_in() {
-                return Err(err(CKR_USER_NOT_LOGGED_IN, "context-specific login needs the user logged in"));
-            }
-            // No operation in progress uses a key with CKA_ALWAYS_AUTHENTICATE.
-            return Err(err(CKR_OPERATION_NOT_INITIALIZED, "no operation waits for re-authentication"));
-        }
+        CKU_CONTEXT_SPECIFIC => return context_login(m, &s, pin),
         _ => return Err(err(CKR_USER_TYPE_INVALID, format!("user type {user}"))),
     };
     let token = s.token.clone();
@@ -65,6 +58,23 @@ pub fn login(m: &Module, session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[
     }
     st.login = Some(Login { user, master });
     log::info!("slot {}: {role:?} logged in", token.slot_id);
+    Ok(())
+}
+
+/// `C_Login(CKU_CONTEXT_SPECIFIC)`: the user proves presence again for an operation
+/// whose key has `CKA_ALWAYS_AUTHENTICATE` (§4.9). A wrong PIN counts as a failure.
+fn context_login(m: &Module, s: &super::Session, pin: &[u8]) -> Result<()> {
+    if !s.token.state.read().user_logged_in() {
+        return Err(err(CKR_USER_NOT_LOGGED_IN, "context-specific login needs the user logged in"));
+    }
+    if !super::crypto::waits_for_context_login(s) {
+        return Err(err(CKR_OPERATION_NOT_INITIALIZED, "no operation waits for re-authentication"));
+    }
+    {
+        let mut st = s.token.write();
+        verify_pin(m, s.token.partition, &mut st, Role::User, pin)?;
+    }
+    super::crypto::context_login_done(s);
     Ok(())
 }
 

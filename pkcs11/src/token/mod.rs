@@ -1,8 +1,10 @@
 //! Slots, tokens, sessions and login state, and the safe functions behind the C
 //! entry points (one submodule per chapter of the spec).
 
+pub mod crypto;
 pub mod digest;
 pub mod general;
+pub mod keys;
 pub mod login;
 pub mod objects;
 pub mod partition;
@@ -210,7 +212,7 @@ pub fn load_objects(module: &Module, partition: u32, state: &mut TokenState, mas
             continue;
         }
         let handle = state.handle_for(module, oid);
-        state.objects.insert(Arc::new(Object { handle, lifetime: Lifetime::Token(oid), attrs }));
+        state.objects.insert(Arc::new(Object::new(handle, Lifetime::Token(oid), attrs)));
     }
     state.locked_private = locked_private;
     Ok(())
@@ -223,6 +225,14 @@ pub struct Ops {
     pub find: Option<objects::Find>,
     /// `C_Digest*`.
     pub digest: Option<digest::DigestOp>,
+    /// `C_Encrypt*`.
+    pub encrypt: Option<crypto::Active<dyn crate::mechanism::CryptOp>>,
+    /// `C_Decrypt*`.
+    pub decrypt: Option<crypto::Active<dyn crate::mechanism::CryptOp>>,
+    /// `C_Sign*`.
+    pub sign: Option<crypto::Active<dyn crate::mechanism::SignOp>>,
+    /// `C_Verify*`.
+    pub verify: Option<crypto::Active<dyn crate::mechanism::VerifyOp>>,
 }
 
 /// One session.
@@ -257,8 +267,8 @@ impl Session {
 pub enum Output {
     /// The caller must provide this many bytes.
     Len(usize),
-    /// The result.
-    Data(Vec<u8>),
+    /// The result (zeroized when dropped: it may be a plaintext).
+    Data(zeroize::Zeroizing<Vec<u8>>),
 }
 
 impl Output {

@@ -97,8 +97,20 @@ pub fn insert_new(m: &Module, s: &Session, st: &mut TokenState, attrs: Attrs) ->
     } else {
         (m.new_handle(), Lifetime::Session(s.handle))
     };
-    st.objects.insert(Arc::new(Object { handle, lifetime, attrs }));
+    st.objects.insert(Arc::new(Object::new(handle, lifetime, attrs)));
     Ok(handle)
+}
+
+/// Takes back an object this call just added (a key pair whose second half failed).
+pub fn remove_new(m: &Module, s: &Session, st: &mut TokenState, handle: CK_OBJECT_HANDLE) {
+    if let Some(obj) = st.objects.remove(handle)
+        && let Lifetime::Token(oid) = obj.lifetime
+    {
+        st.handles.remove(&oid);
+        if let Err(e) = m.store.delete_object(s.token.partition, oid) {
+            log::warn!("could not take back object {oid:#x}: {e}");
+        }
+    }
 }
 
 /// `C_CreateObject`.
@@ -108,7 +120,12 @@ pub fn create_object(m: &Module, session: CK_SESSION_HANDLE, template: &Template
         return partition::create(m, &s, template);
     }
     let mut st = s.token.write();
-    let attrs = build::build(template, None, None, Op::Create, &ctx(m, &st))?;
+    let mut attrs = build::build(template, None, None, Op::Create, &ctx(m, &st))?;
+    let class = attrs.ulong(CKA_CLASS).unwrap_or(0) as CK_OBJECT_CLASS;
+    if let Some(shape) = crate::object::shape_of(class, |t| attrs.ulong(t)) {
+        // Imported key material must be consistent (and gets its public key info).
+        crate::mechanism::validate_import(m.provider.as_ref(), shape, &mut attrs)?;
+    }
     let handle = insert_new(m, &s, &mut st, attrs)?;
     log::debug!("slot {}: created object {handle}", s.token.slot_id);
     Ok(handle)
@@ -195,7 +212,7 @@ pub fn set_attribute_value(
     if let Lifetime::Token(oid) = obj.lifetime {
         persist(m, s.token.partition, oid, &attrs, st.master().map(|k| k.as_ref()))?;
     }
-    st.objects.insert(Arc::new(Object { handle, lifetime: obj.lifetime, attrs }));
+    st.objects.insert(Arc::new(Object::new(handle, obj.lifetime, attrs)));
     Ok(())
 }
 

@@ -50,7 +50,7 @@ fn show(m: &Module, token: &Token, rec: &PartitionRecord) {
     let existing = st.objects.iter().find(|o| o.lifetime == Lifetime::Partition(rec.id)).map(|o| o.handle);
     let handle = existing.unwrap_or_else(|| m.new_handle());
     let attrs = attrs_of(rec, token.admin);
-    st.objects.insert(Arc::new(Object { handle, lifetime: Lifetime::Partition(rec.id), attrs }));
+    st.objects.insert(Arc::new(Object::new(handle, Lifetime::Partition(rec.id), attrs)));
 }
 
 /// The admin token.

@@ -86,5 +86,17 @@ pub fn session_cancel(m: &Module, handle: CK_SESSION_HANDLE, flags: CK_FLAGS) ->
     if flags & CKF_DIGEST != 0 {
         ops.digest = None;
     }
+    if flags & CKF_ENCRYPT != 0 {
+        ops.encrypt = None;
+    }
+    if flags & CKF_DECRYPT != 0 {
+        ops.decrypt = None;
+    }
+    if flags & CKF_SIGN != 0 {
+        ops.sign = None;
+    }
+    if flags & CKF_VERIFY != 0 {
+        ops.verify = None;
+    }
     Ok(())
 }

@@ -1,5 +1,9 @@
 //! The pure-Rust provider, on RustCrypto crates.
 
+mod ec;
+mod rsa;
+mod sym;
+
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use ferrohsm_store::{AeadKey, Cipher};

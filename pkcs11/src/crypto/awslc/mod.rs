@@ -1,5 +1,9 @@
 //! The default provider, on aws-lc-rs.
 
+mod ec;
+mod rsa;
+mod sym;
+
 use aws_lc_rs::{aead, cipher, digest, hmac, rand};
 use cryptoki_sys::*;
 use ferrohsm_store::{AeadKey, Cipher};

@@ -1,0 +1,321 @@
+//! Encryption, decryption, signing and verification (PKCS#11 §5.9 to §5.13): the
+//! session side of every operation.
+//!
+//! One place owns the protocol for all mechanisms:
+//!
+//! - an operation starts with `*Init` (`CKR_OPERATION_ACTIVE` if one is running);
+//! - a length query (null buffer) returns an upper bound and changes nothing;
+//! - a buffer that turns out too small gets `CKR_BUFFER_TOO_SMALL` with the exact
+//!   length; the output already computed is kept and returned by the next call, so
+//!   no input is lost and nothing is computed twice;
+//! - any other error ends the operation, and so does a call that returns the last
+//!   output;
+//! - a key with `CKA_ALWAYS_AUTHENTICATE` needs `C_Login(CKU_CONTEXT_SPECIFIC)`
+//!   after `*Init` (§4.9).
+
+use std::sync::Arc;
+
+use cryptoki_sys::*;
+use zeroize::Zeroizing;
+
+use super::objects::object;
+use super::{Output, Session};
+use crate::error::{Result, err};
+use crate::mechanism::{CryptOp, Mechanism, Use};
+use crate::module::Module;
+use crate::object::Object;
+
+/// An operation in progress, with what the session keeps for it.
+pub struct Active<T: ?Sized> {
+    /// The key it uses.
+    pub key: Arc<Object>,
+    /// Output computed for a buffer that was too small, for the next call.
+    pending: Option<Zeroizing<Vec<u8>>>,
+    /// `*Update` was called: only `*Final` may finish.
+    multi: bool,
+    /// The key has `CKA_ALWAYS_AUTHENTICATE` and no context login happened yet.
+    pub needs_login: bool,
+    op: Box<T>,
+}
+
+impl<T: ?Sized> Active<T> {
+    fn new(key: Arc<Object>, op: Box<T>) -> Self {
+        let needs_login = key.attrs.bool(CKA_ALWAYS_AUTHENTICATE) == Some(true);
+        Self { key, pending: None, multi: false, needs_login, op }
+    }
+}
+
+/// Whether the operation goes on after a call.
+enum Step {
+    /// It goes on.
+    Keep(Output),
+    /// It ended.
+    Done(Output),
+}
+
+/// Runs one call of an operation in `slot`, ending it on error or when done.
+fn drive<T: ?Sized>(slot: &mut Option<Active<T>>, f: impl FnOnce(&mut Active<T>) -> Result<Step>) -> Result<Output> {
+    let a = slot.as_mut().ok_or_else(|| err(CKR_OPERATION_NOT_INITIALIZED, "no such operation is active"))?;
+    match f(a) {
+        Ok(Step::Keep(o)) => Ok(o),
+        Ok(Step::Done(o)) => {
+            *slot = None;
+            Ok(o)
+        }
+        Err(e) => {
+            *slot = None;
+            Err(e)
+        }
+    }
+}
+
+/// Delivers output computed by `compute`: a length query returns `bound`; output
+/// that does not fit is kept for the next call. `last` says whether delivering it
+/// ends the operation.
+fn deliver<T: ?Sized>(
+    a: &mut Active<T>,
+    cap: Option<usize>,
+    bound: usize,
+    last: bool,
+    compute: impl FnOnce(&mut T) -> Result<Zeroizing<Vec<u8>>>,
+) -> Result<Step> {
+    let out = match a.pending.take() {
+        Some(p) => p,
+        None if cap.is_none() => return Ok(Step::Keep(Output::Len(bound))),
+        None => compute(&mut a.op)?,
+    };
+    match cap {
+        Some(c) if c >= out.len() => {
+            Ok(if last { Step::Done(Output::Data(out)) } else { Step::Keep(Output::Data(out)) })
+        }
+        _ => {
+            let n = out.len();
+            a.pending = Some(out);
+            Ok(Step::Keep(Output::Len(n)))
+        }
+    }
+}
+
+fn no_login_pending<T: ?Sized>(a: &Active<T>) -> Result<()> {
+    if a.needs_login {
+        return Err(err(CKR_USER_NOT_LOGGED_IN, "the key needs C_Login(CKU_CONTEXT_SPECIFIC) first"));
+    }
+    Ok(())
+}
+
+fn single_part<T: ?Sized>(a: &Active<T>) -> Result<()> {
+    if a.multi {
+        return Err(err(CKR_OPERATION_ACTIVE, "a multi-part operation must end with its *Final call"));
+    }
+    Ok(())
+}
+
+/// The key `handle` as this session may use it (`CKR_KEY_HANDLE_INVALID` otherwise).
+pub fn key(s: &Session, handle: CK_OBJECT_HANDLE) -> Result<Arc<Object>> {
+    object(&s.token.state.read(), handle).map_err(|_| err(CKR_KEY_HANDLE_INVALID, format!("no key {handle}")))
+}
+
+macro_rules! init {
+    ($(#[$doc:meta])* $name:ident, $slot:ident, $usage:expr, $make:ident) => {
+        $(#[$doc])*
+        pub fn $name(m: &Module, session: CK_SESSION_HANDLE, mech: &Mechanism, handle: CK_OBJECT_HANDLE) -> Result<()> {
+            let s = m.session(session)?;
+            // The key is looked up before the session's operations are locked: a
+            // token lock is never taken while holding a session's.
+            let key = key(&s, handle)?;
+            if s.ops.lock().$slot.is_some() {
+                return Err(err(CKR_OPERATION_ACTIVE, "an operation of this kind is already active"));
+            }
+            let entry = m.mechanisms.check_key(mech.ty, $usage, &key)?;
+            let make = entry.$make.ok_or_else(|| err(CKR_MECHANISM_INVALID, "not offered for this operation"))?;
+            let op = make(m.provider.as_ref(), mech, &key)?;
+            let mut ops = s.ops.lock();
+            if ops.$slot.is_some() {
+                return Err(err(CKR_OPERATION_ACTIVE, "an operation of this kind is already active"));
+            }
+            ops.$slot = Some(Active::new(key, op));
+            Ok(())
+        }
+    };
+}
+
+init!(
+    /// `C_EncryptInit`.
+    encrypt_init, encrypt, Use::Encrypt, encrypt
+);
+init!(
+    /// `C_DecryptInit`.
+    decrypt_init, decrypt, Use::Decrypt, decrypt
+);
+init!(
+    /// `C_SignInit`.
+    sign_init, sign, Use::Sign, sign
+);
+init!(
+    /// `C_VerifyInit`.
+    verify_init, verify, Use::Verify, verify
+);
+
+/// Which of the session's cipher operations.
+#[derive(Clone, Copy)]
+pub enum Dir {
+    /// Encryption.
+    Encrypt,
+    /// Decryption.
+    Decrypt,
+}
+
+fn with_crypt<R>(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    dir: Dir,
+    f: impl FnOnce(&mut Option<Active<dyn CryptOp>>) -> R,
+) -> Result<R> {
+    let s = m.session(session)?;
+    let mut ops = s.ops.lock();
+    Ok(f(match dir {
+        Dir::Encrypt => &mut ops.encrypt,
+        Dir::Decrypt => &mut ops.decrypt,
+    }))
+}
+
+/// `C_Encrypt` / `C_Decrypt`.
+pub fn crypt(m: &Module, session: CK_SESSION_HANDLE, dir: Dir, input: &[u8], cap: Option<usize>) -> Result<Output> {
+    with_crypt(m, session, dir, |slot| {
+        drive(slot, |a| {
+            no_login_pending(a)?;
+            single_part(a)?;
+            let bound = a.op.one_shot_len(input.len());
+            deliver(a, cap, bound, true, |op| op.one_shot(input))
+        })
+    })?
+}
+
+/// `C_EncryptUpdate` / `C_DecryptUpdate`.
+pub fn crypt_update(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    dir: Dir,
+    input: &[u8],
+    cap: Option<usize>,
+) -> Result<Output> {
+    with_crypt(m, session, dir, |slot| {
+        drive(slot, |a| {
+            no_login_pending(a)?;
+            a.multi = true;
+            let bound = a.op.update_len(input.len());
+            deliver(a, cap, bound, false, |op| op.update(input))
+        })
+    })?
+}
+
+/// `C_EncryptFinal` / `C_DecryptFinal`.
+pub fn crypt_final(m: &Module, session: CK_SESSION_HANDLE, dir: Dir, cap: Option<usize>) -> Result<Output> {
+    with_crypt(m, session, dir, |slot| {
+        drive(slot, |a| {
+            no_login_pending(a)?;
+            let bound = a.op.finish_len();
+            deliver(a, cap, bound, true, |op| op.finish())
+        })
+    })?
+}
+
+/// `C_Sign`.
+pub fn sign(m: &Module, session: CK_SESSION_HANDLE, data: &[u8], cap: Option<usize>) -> Result<Output> {
+    let s = m.session(session)?;
+    let mut ops = s.ops.lock();
+    drive(&mut ops.sign, |a| {
+        no_login_pending(a)?;
+        single_part(a)?;
+        let bound = a.op.sign_len();
+        deliver(a, cap, bound, true, |op| {
+            op.update(data)?;
+            op.finish().map(Zeroizing::new)
+        })
+    })
+}
+
+/// `C_SignUpdate`.
+pub fn sign_update(m: &Module, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+    let s = m.session(session)?;
+    let mut ops = s.ops.lock();
+    drive(&mut ops.sign, |a| {
+        no_login_pending(a)?;
+        if a.pending.is_some() {
+            return Err(err(CKR_OPERATION_ACTIVE, "the signature is waiting to be fetched"));
+        }
+        a.multi = true;
+        a.op.update(data)?;
+        Ok(Step::Keep(Output::Len(0)))
+    })
+    .map(drop)
+}
+
+/// `C_SignFinal`.
+pub fn sign_final(m: &Module, session: CK_SESSION_HANDLE, cap: Option<usize>) -> Result<Output> {
+    let s = m.session(session)?;
+    let mut ops = s.ops.lock();
+    drive(&mut ops.sign, |a| {
+        no_login_pending(a)?;
+        let bound = a.op.sign_len();
+        deliver(a, cap, bound, true, |op| op.finish().map(Zeroizing::new))
+    })
+}
+
+/// `C_Verify`.
+pub fn verify(m: &Module, session: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
+    let s = m.session(session)?;
+    let mut ops = s.ops.lock();
+    drive(&mut ops.verify, |a| {
+        single_part(a)?;
+        a.op.update(data)?;
+        a.op.finish(signature)?;
+        Ok(Step::Done(Output::Len(0)))
+    })
+    .map(drop)
+}
+
+/// `C_VerifyUpdate`.
+pub fn verify_update(m: &Module, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+    let s = m.session(session)?;
+    let mut ops = s.ops.lock();
+    drive(&mut ops.verify, |a| {
+        a.multi = true;
+        a.op.update(data)?;
+        Ok(Step::Keep(Output::Len(0)))
+    })
+    .map(drop)
+}
+
+/// `C_VerifyFinal`.
+pub fn verify_final(m: &Module, session: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
+    let s = m.session(session)?;
+    let mut ops = s.ops.lock();
+    drive(&mut ops.verify, |a| {
+        a.op.finish(signature)?;
+        Ok(Step::Done(Output::Len(0)))
+    })
+    .map(drop)
+}
+
+/// After a successful `C_Login(CKU_CONTEXT_SPECIFIC)`: the session's signing and
+/// decryption operations may go on. Returns whether one was waiting.
+pub fn context_login_done(s: &Session) -> bool {
+    let mut ops = s.ops.lock();
+    let mut any = false;
+    if let Some(a) = ops.sign.as_mut().filter(|a| a.needs_login) {
+        a.needs_login = false;
+        any = true;
+    }
+    if let Some(a) = ops.decrypt.as_mut().filter(|a| a.needs_login) {
+        a.needs_login = false;
+        any = true;
+    }
+    any
+}
+
+/// Whether the session has an operation waiting for a context login.
+pub fn waits_for_context_login(s: &Session) -> bool {
+    let ops = s.ops.lock();
+    ops.sign.as_ref().is_some_and(|a| a.needs_login) || ops.decrypt.as_ref().is_some_and(|a| a.needs_login)
+}
