@@ -712,7 +712,7 @@ impl SoftPublic {
     /// RSAEP / RSAVP1: `None` when the input is not below `n`.
     fn public_op(&self, input: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         let s = BoxedUint::from_be_slice(input, self.key.n_bits_precision()).ok()?;
-        if &s >= self.key.n().as_ref() {
+        if s >= *self.key.n().as_ref() {
             return None;
         }
         let m = hazmat::rsa_encrypt(&self.key, &s).ok()?;
