@@ -536,21 +536,22 @@ pub fn complete_private(g: &GivenParts<'_>) -> Result<PrivateParts> {
             USUAL_EXPONENTS.to_vec()
         }
     };
-    let primes = match (g.p, g.q) {
+    // Our copies of the secrets are wiped when done (the `rsa` crate wipes its key's).
+    let primes = Zeroizing::new(match (g.p, g.q) {
         (Some(p), Some(q)) => vec![BoxedUint::from_be_slice_vartime(p), BoxedUint::from_be_slice_vartime(q)],
         (None, None) => Vec::new(),
         _ => return Err(err(CKR_TEMPLATE_INCOMPLETE, "give both CKA_PRIME_1 and CKA_PRIME_2, or neither")),
-    };
+    });
     if strip(g.d).is_empty() {
         return Err(inconsistent("CKA_PRIVATE_EXPONENT is zero"));
     }
     let n = BoxedUint::from_be_slice_vartime(strip(g.n));
-    let d = BoxedUint::from_be_slice_vartime(strip(g.d));
+    let d = Zeroizing::new(BoxedUint::from_be_slice_vartime(strip(g.d)));
     // The first exponent that makes a valid key (with the primes given, or recovered).
     let key = candidates
         .iter()
         .find_map(|e| {
-            ::rsa::RsaPrivateKey::from_components(n.clone(), BoxedUint::from(*e), d.clone(), primes.clone()).ok()
+            ::rsa::RsaPrivateKey::from_components(n.clone(), BoxedUint::from(*e), (*d).clone(), primes.to_vec()).ok()
         })
         .ok_or_else(|| match (g.e, primes.is_empty()) {
             (None, _) => err(CKR_TEMPLATE_INCOMPLETE, "CKA_PUBLIC_EXPONENT is needed: no usual exponent fits the key"),
