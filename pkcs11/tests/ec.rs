@@ -374,8 +374,7 @@ fn ecdh_value(
     h: &Hsm,
     s: CK_SESSION_HANDLE,
     ty: CK_MECHANISM_TYPE,
-    kdf: CK_ULONG,
-    shared: &[u8],
+    (kdf, shared): (CK_ULONG, &[u8]),
     base: CK_OBJECT_HANDLE,
     public: &[u8],
     len: Option<CK_ULONG>,
@@ -946,10 +945,10 @@ fn ecdh_between_two_token_keys_agrees_with_every_kdf() {
         let (a_pub, a) = ec_pair(s, c.params);
         let (b_pub, b) = ec_pair(s, c.params);
         let (qa, qb) = (point_of(&h, s, a_pub), point_of(&h, s, b_pub));
-        let z = ecdh_value(&h, s, CKM_ECDH1_DERIVE, CKD_NULL, &[], a, &qb, None).unwrap();
+        let z = ecdh_value(&h, s, CKM_ECDH1_DERIVE, (CKD_NULL, &[]), a, &qb, None).unwrap();
         assert_eq!(z.len(), c.len, "{c:?}: without CKA_VALUE_LEN, all of Z");
         for (ty, peer_form) in [(CKM_ECDH1_DERIVE, octet_string(&qa)), (CKM_ECDH1_COFACTOR_DERIVE, qa.clone())] {
-            assert_eq!(ecdh_value(&h, s, ty, CKD_NULL, &[], b, &peer_form, None).unwrap(), z, "{c:?} {ty:#x}");
+            assert_eq!(ecdh_value(&h, s, ty, (CKD_NULL, &[]), b, &peer_form, None).unwrap(), z, "{c:?} {ty:#x}");
         }
         for (kdf, dgst) in KDFS {
             let shared: &[u8] = if kdf == CKD_NULL { &[] } else { b"shared info" };
@@ -957,13 +956,12 @@ fn ecdh_between_two_token_keys_agrees_with_every_kdf() {
                 if kdf == CKD_NULL && len > c.len {
                     continue;
                 }
-                let x = ecdh_value(&h, s, CKM_ECDH1_DERIVE, kdf, shared, a, &qb, Some(len as CK_ULONG)).unwrap();
+                let x = ecdh_value(&h, s, CKM_ECDH1_DERIVE, (kdf, shared), a, &qb, Some(len as CK_ULONG)).unwrap();
                 let y = ecdh_value(
                     &h,
                     s,
                     CKM_ECDH1_COFACTOR_DERIVE,
-                    kdf,
-                    shared,
+                    (kdf, shared),
                     b,
                     &octet_string(&qa),
                     Some(len as CK_ULONG),
@@ -1044,7 +1042,7 @@ fn ecdh_with_an_openssl_peer_agrees() {
             &[],
         );
         assert_eq!(theirs.len(), c.len);
-        let z = ecdh_value(&h, s, CKM_ECDH1_DERIVE, CKD_NULL, &[], ours, &spki_key(&peer_spki), None).unwrap();
+        let z = ecdh_value(&h, s, CKM_ECDH1_DERIVE, (CKD_NULL, &[]), ours, &spki_key(&peer_spki), None).unwrap();
         assert_eq!(hex(&z), hex(&theirs), "{c:?}");
     }
 }
