@@ -1175,3 +1175,72 @@ fn imported_ed25519_keys_are_checked() {
         .bytes(CKA_EC_POINT, &pk);
     assert_rv!(rv(h.create(s, &t)), CKR_CURVE_NOT_SUPPORTED);
 }
+
+// ---------------------------------------------------------------------------
+// Wrapping (PKCS#8)
+
+/// `C_WrapKey` / `C_UnwrapKey` of EC and Ed25519 private keys under AES key wrap with
+/// padding (RFC 5649), when this build has it (the AES family): the wrapped bytes
+/// are PKCS#8 that openssl reads, and the unwrapped key signs like the original.
+#[test]
+fn private_keys_wrap_as_pkcs8_and_unwrap() {
+    let (h, s) = Hsm::ready();
+    let mut n = 0;
+    assert_rv!(call!(C_GetMechanismList, 0, ptr::null_mut(), &mut n), CKR_OK);
+    let mut list = vec![0; n as usize];
+    assert_rv!(call!(C_GetMechanismList, 0, list.as_mut_ptr(), &mut n), CKR_OK);
+    if !list.contains(&CKM_AES_KEY_WRAP_KWP) {
+        eprintln!("skipped: this build has no CKM_AES_KEY_WRAP_KWP to wrap with");
+        return;
+    }
+    let kek_value = [0x4bu8; 32];
+    let kek = h
+        .create(
+            s,
+            &Tmpl::new()
+                .class(CKO_SECRET_KEY)
+                .ulong(CKA_KEY_TYPE, CKK_AES)
+                .bytes(CKA_VALUE, &kek_value)
+                .bool(CKA_WRAP, true)
+                .bool(CKA_UNWRAP, true),
+        )
+        .unwrap();
+    for (kt, params, gen_mech, sig_mech) in [
+        (CKK_EC, P256, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA_SHA256),
+        (CKK_EC, P384, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA_SHA256),
+        (CKK_EC, P521, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA_SHA256),
+        (CKK_EC_EDWARDS, ED25519_NAME, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA),
+    ] {
+        let (p, q) = pair_templates(params, "wrap");
+        let (public, private) = try_generate(s, gen_mech, &p, &q).unwrap();
+        let mut m = mech(CKM_AES_KEY_WRAP_KWP);
+        let mut len: CK_ULONG = 0;
+        assert_rv!(call!(C_WrapKey, s, &mut m, kek, private, ptr::null_mut(), &mut len), CKR_OK);
+        let mut wrapped = vec![0u8; len as usize];
+        assert_rv!(call!(C_WrapKey, s, &mut m, kek, private, wrapped.as_mut_ptr(), &mut len), CKR_OK);
+        wrapped.truncate(len as usize);
+        // RFC 5649 by openssl: the plaintext is PKCS#8 of the same key.
+        let pkcs8 = openssl(&["enc", "-d", "-id-aes256-wrap-pad", "-K", &hex(&kek_value), "-iv", "A65959A6"], &wrapped);
+        let spki = openssl(&["pkey", "-inform", "DER", "-pubout", "-outform", "DER"], &pkcs8);
+        assert_eq!(spki, h.get(s, public, CKA_PUBLIC_KEY_INFO).unwrap(), "{params:02x?}");
+        let t = Tmpl::new().class(CKO_PRIVATE_KEY).ulong(CKA_KEY_TYPE, kt).bool(CKA_SIGN, true);
+        let mut a = t.attrs();
+        let mut back = 0;
+        let rv = call!(
+            C_UnwrapKey,
+            s,
+            &mut m,
+            kek,
+            wrapped.as_mut_ptr(),
+            wrapped.len() as CK_ULONG,
+            a.as_mut_ptr(),
+            a.len() as CK_ULONG,
+            &mut back
+        );
+        assert_rv!(rv, CKR_OK, "{params:02x?}");
+        assert_eq!(h.get(s, back, CKA_PUBLIC_KEY_INFO).unwrap(), spki);
+        assert!(!h.get_bool(s, back, CKA_LOCAL));
+        let sig = sign(s, sig_mech, back, b"unwrapped").unwrap();
+        assert_rv!(verify(s, sig_mech, public, b"unwrapped", &sig), CKR_OK);
+    }
+}
