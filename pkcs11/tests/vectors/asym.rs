@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::data::{self, Record, h, pad, s, tc, trim};
 use crate::driver::{Fail, Key, Mech, Module, Param, Parts, Tmpl};
-use crate::report::{BAD_SIGNATURE, Expect, Family, FileReport, Outcome, Refusal};
+use crate::report::{BAD_SIGNATURE, Expect, Family, FileReport, Outcome, Refusal, differs};
 use crate::rules;
 
 // --- Hashes, computed here (the module's own digests are the sha family's job) --------
@@ -433,7 +433,7 @@ fn rsa_sig_case(
                     Err(f) => return Outcome::Refused(Fail { at: leak(format!("sign: {}", f.at)), rv: f.rv }),
                 };
                 if pss.is_none() {
-                    if mine == sig { Outcome::Ok } else { Outcome::Wrong(format!("signed {}", data::hex(&mine))) }
+                    if mine == sig { Outcome::Ok } else { differs("signed", &mine, sig) }
                 } else {
                     m.verify(&mech, public.h, &data, &mine, Parts::Single)
                         .map_err(|f| Fail { at: leak(format!("verify own: {}", f.at)), rv: f.rv })
@@ -459,7 +459,7 @@ fn oaep_case(m: &Module, key: &Rsa, mech: &Mech, msg: &[u8], ct: &[u8], expect: 
     };
     match m.decrypt(mech, private.h, ct, Parts::Single) {
         Ok(pt) if pt == msg => {}
-        Ok(pt) => return Outcome::Wrong(format!("decrypted {}", data::hex(&pt))),
+        Ok(pt) => return differs("decrypted", &pt, msg),
         Err(f) => return Outcome::Refused(f),
     }
     if expect != Expect::Valid {
@@ -475,7 +475,7 @@ fn oaep_case(m: &Module, key: &Rsa, mech: &Mech, msg: &[u8], ct: &[u8], expect: 
     };
     match m.decrypt(mech, private.h, &ct2, Parts::Single) {
         Ok(pt) if pt == msg => Outcome::Ok,
-        Ok(pt) => Outcome::Wrong(format!("round trip decrypted {}", data::hex(&pt))),
+        Ok(pt) => differs("round trip decrypted", &pt, msg),
         Err(f) => Outcome::Refused(f),
     }
 }
@@ -699,7 +699,7 @@ fn ecdh_case(m: &Module, c: &Curve, d: &[u8], public: &[u8], shared: &[u8]) -> O
     };
     match m.attribute(derived.h, CKA_VALUE) {
         Ok(v) if v == shared => Outcome::Ok,
-        Ok(v) => Outcome::Wrong(format!("shared secret {}", data::hex(&v))),
+        Ok(v) => differs("shared secret", &v, shared),
         Err(f) => Outcome::Refused(f),
     }
 }

@@ -16,7 +16,7 @@ pub fn read(rel: &str) -> String {
 
 pub fn unhex(s: &str) -> Vec<u8> {
     let s = s.trim();
-    assert!(s.len() % 2 == 0, "odd-length hex {s:?}");
+    assert!(s.len().is_multiple_of(2), "odd-length hex {s:?}");
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
 }
 
@@ -89,66 +89,78 @@ impl Record {
 /// and flow into the cases after them, until the next section header. `#` lines
 /// are comments, wherever they are.
 pub fn rsp(text: &str, case_keys: &[&str]) -> Vec<Record> {
-    let mut out = Vec::new();
-    let mut header_values: HashMap<String, String> = HashMap::new();
-    let mut header_flags: Vec<String> = Vec::new();
-    let mut section_values: HashMap<String, String> = HashMap::new();
+    let mut p = Rsp { case_keys, ..Default::default() };
     let mut last_was_header = false;
-    let mut cur: Option<(usize, Vec<(String, String)>, Vec<String>)> = None;
-
-    let flush = |cur: &mut Option<(usize, Vec<(String, String)>, Vec<String>)>,
-                 out: &mut Vec<Record>,
-                 header_values: &HashMap<String, String>,
-                 header_flags: &Vec<String>,
-                 section_values: &mut HashMap<String, String>| {
-        if let Some((line, kv, flags)) = cur.take() {
-            if kv.iter().any(|(k, _)| case_keys.contains(&k.as_str())) {
-                let mut values = header_values.clone();
-                values.extend(section_values.iter().map(|(k, v)| (k.clone(), v.clone())));
-                values.extend(kv);
-                let mut all = header_flags.clone();
-                all.extend(flags);
-                out.push(Record { line, values, flags: all });
-            } else {
-                section_values.extend(kv);
-            }
-        }
-    };
-
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.starts_with('#') {
             continue;
         }
         if line.is_empty() {
-            flush(&mut cur, &mut out, &header_values, &header_flags, &mut section_values);
+            p.flush();
             continue;
         }
-        if line.starts_with('[') && cur.is_none() {
+        if line.starts_with('[') && p.cur.is_none() {
             if !last_was_header {
-                header_values.clear();
-                header_flags.clear();
-                section_values.clear();
+                p.header_values.clear();
+                p.header_flags.clear();
+                p.section_values.clear();
             }
             last_was_header = true;
             let inner = line.trim_start_matches('[').trim_end_matches(']');
             match inner.split_once('=') {
                 Some((k, v)) => {
-                    header_values.insert(k.trim().to_string(), v.trim().to_string());
+                    p.header_values.insert(k.trim().to_string(), v.trim().to_string());
                 }
-                None => header_flags.push(inner.trim().to_string()),
+                None => p.header_flags.push(inner.trim().to_string()),
             }
             continue;
         }
         last_was_header = false;
-        let c = cur.get_or_insert_with(|| (i + 1, Vec::new(), Vec::new()));
+        let c = p.cur.get_or_insert_with(|| Pending { line: i + 1, ..Default::default() });
         match line.split_once('=') {
-            Some((k, v)) => c.1.push((k.trim().to_string(), v.trim().to_string())),
-            None => c.2.push(line.to_string()),
+            Some((k, v)) => c.values.push((k.trim().to_string(), v.trim().to_string())),
+            None => c.flags.push(line.to_string()),
         }
     }
-    flush(&mut cur, &mut out, &header_values, &header_flags, &mut section_values);
-    out
+    p.flush();
+    p.out
+}
+
+/// A record being read.
+#[derive(Default)]
+struct Pending {
+    line: usize,
+    values: Vec<(String, String)>,
+    flags: Vec<String>,
+}
+
+/// The parser's state.
+#[derive(Default)]
+struct Rsp<'a> {
+    case_keys: &'a [&'a str],
+    header_values: HashMap<String, String>,
+    header_flags: Vec<String>,
+    section_values: HashMap<String, String>,
+    cur: Option<Pending>,
+    out: Vec<Record>,
+}
+
+impl Rsp<'_> {
+    /// Ends the current record: a case, or section-level values.
+    fn flush(&mut self) {
+        let Some(Pending { line, values: kv, flags }) = self.cur.take() else { return };
+        if kv.iter().any(|(k, _)| self.case_keys.contains(&k.as_str())) {
+            let mut values = self.header_values.clone();
+            values.extend(self.section_values.iter().map(|(k, v)| (k.clone(), v.clone())));
+            values.extend(kv);
+            let mut all = self.header_flags.clone();
+            all.extend(flags);
+            self.out.push(Record { line, values, flags: all });
+        } else {
+            self.section_values.extend(kv);
+        }
+    }
 }
 
 /// A Wycheproof file.

@@ -3,9 +3,10 @@
 use cryptoki_sys::*;
 
 use crate::data::{self, h, n, s, tc};
-use crate::driver::{Key, Mech, Module, Param, Parts, Tmpl};
-use crate::report::{BAD_SIGNATURE, Expect, Family, FileReport, Outcome, Refusal};
+use crate::driver::{Key, Mech, Module, Parts, Tmpl};
+use crate::report::{BAD_SIGNATURE, Expect, Family, FileReport, Outcome, Refusal, differs};
 use crate::rules;
+use crate::sym::{MacMechs, mac_case};
 
 /// The digests: CAVP name, mechanism, HMAC mechanism, HMAC `_GENERAL`, output bytes.
 const HASHES: [(&str, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE, usize); 5] = [
@@ -36,7 +37,7 @@ pub fn sha(m: &Module) {
                 for parts in [Parts::Single, Parts::Chunks(61)] {
                     match m.digest(&Mech::new(ty), msg, parts) {
                         Ok(d) if d == want => {}
-                        Ok(d) => o = Outcome::Wrong(format!("{parts}: got {}", data::hex(&d))),
+                        Ok(d) => o = differs(parts, &d, &want),
                         Err(f) => o = Outcome::Refused(f),
                     }
                     if !matches!(o, Outcome::Ok) {
@@ -60,42 +61,6 @@ fn hmac_key<'a>(m: &'a Module, value: &[u8]) -> Result<Key<'a>, crate::driver::F
     Key::create(m, &t)
 }
 
-/// Signs (valid cases) and verifies, single and multi-part; a tag shorter than the
-/// hash goes through the `_GENERAL` mechanism.
-fn hmac_case(
-    m: &Module,
-    full: CK_MECHANISM_TYPE,
-    general: CK_MECHANISM_TYPE,
-    hlen: usize,
-    key: &[u8],
-    msg: &[u8],
-    tag: &[u8],
-    expect: Expect,
-) -> Outcome {
-    let k = match hmac_key(m, key) {
-        Ok(k) => k,
-        Err(f) => return Outcome::Refused(f),
-    };
-    let mech = if tag.len() == hlen {
-        Mech::new(full)
-    } else {
-        Mech::with_param(general, Param::Ulong(tag.len() as CK_ULONG))
-    };
-    for parts in [Parts::Single, Parts::Chunks(29)] {
-        if expect == Expect::Valid {
-            match m.sign(&mech, k.h, msg, parts) {
-                Ok(t) if t == tag => {}
-                Ok(t) => return Outcome::Wrong(format!("sign {parts}: got {}", data::hex(&t))),
-                Err(f) => return Outcome::Refused(f),
-            }
-        }
-        if let Err(f) = m.verify(&mech, k.h, msg, tag, parts) {
-            return Outcome::Refused(f);
-        }
-    }
-    Outcome::Ok
-}
-
 /// HMAC with SHA-1 and SHA-2.
 pub fn hmac(m: &Module) {
     let mut fam = Family::new(&m.name);
@@ -111,7 +76,8 @@ pub fn hmac(m: &Module) {
         if !rules::mechanism_missing(m, &mut r, full, cases.len()) {
             for c in cases {
                 let (key, msg, tag) = (c.bytes("Key"), c.bytes("Msg"), c.bytes("MD"));
-                let o = hmac_case(m, full, general, hlen, &key, &msg, &tag, Expect::Valid);
+                let o =
+                    mac_case(m, hmac_key(m, &key), &MacMechs { full, general, len: hlen }, &msg, &tag, Expect::Valid);
                 if let Some(why) = rules::size_refused(m, full, key.len(), "byte", &o) {
                     r.skip(why);
                     continue;
@@ -134,7 +100,7 @@ pub fn hmac(m: &Module) {
                 if tag.len() != hlen && rules::mechanism_unavailable(m, &mut r, &tc(t), general) {
                     continue;
                 }
-                let o = hmac_case(m, full, general, hlen, &key, &msg, &tag, expect);
+                let o = mac_case(m, hmac_key(m, &key), &MacMechs { full, general, len: hlen }, &msg, &tag, expect);
                 let range_of = if tag.len() == hlen { full } else { general };
                 if let Some(why) = rules::size_refused(m, range_of, key.len(), "byte", &o) {
                     r.skip(why);

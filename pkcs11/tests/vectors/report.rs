@@ -10,6 +10,7 @@ use std::fmt::Display;
 
 use cryptoki_sys::*;
 
+use crate::data::hex;
 use crate::driver::{Fail, rv_name};
 
 /// What the vector says a case is.
@@ -53,6 +54,11 @@ impl From<Result<(), Fail>> for Outcome {
             Err(f) => Outcome::Refused(f),
         }
     }
+}
+
+/// An output that is not the expected one.
+pub fn differs(what: impl Display, got: &[u8], want: &[u8]) -> Outcome {
+    Outcome::Wrong(format!("{what}: got {}, want {}", hex(got), hex(want)))
 }
 
 /// The codes that count as the right kind of refusal for a family's invalid cases.

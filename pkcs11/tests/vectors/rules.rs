@@ -29,11 +29,20 @@ use crate::report::{FileReport, Outcome};
 
 /// `CKM_AES_GCM` rather than `4229`.
 pub fn mech_name(ty: CK_MECHANISM_TYPE) -> String {
-    match ty {
-        CKM_AES_KEY_WRAP_KWP => "CKM_AES_KEY_WRAP_KWP".into(),
-        CKM_AES_KEY_WRAP_PAD => "CKM_AES_KEY_WRAP_PAD".into(),
-        _ => MechanismType::try_from(ty).map(|m| m.to_string()).unwrap_or_else(|_| format!("{ty:#x}")),
+    // The ones cryptoki does not name.
+    let own = match ty {
+        CKM_AES_KEY_WRAP_KWP => "CKM_AES_KEY_WRAP_KWP",
+        CKM_AES_KEY_WRAP_PAD => "CKM_AES_KEY_WRAP_PAD",
+        CKM_AES_CMAC_GENERAL => "CKM_AES_CMAC_GENERAL",
+        CKM_SHA224 => "CKM_SHA224",
+        CKM_SHA224_HMAC => "CKM_SHA224_HMAC",
+        CKM_SHA224_HMAC_GENERAL => "CKM_SHA224_HMAC_GENERAL",
+        _ => "",
+    };
+    if !own.is_empty() {
+        return own.into();
     }
+    MechanismType::try_from(ty).map(|m| m.to_string()).unwrap_or_else(|_| format!("{ty:#x}"))
 }
 
 /// Rule 1 for a whole file of `cases` cases: true (and the file is failed or its

@@ -4,7 +4,7 @@ use cryptoki_sys::*;
 
 use crate::data::{self, Record, h, n, s, tc};
 use crate::driver::{Fail, Key, Mech, Module, Param, Parts, Tmpl};
-use crate::report::{BAD_SIGNATURE, Expect, Family, FileReport, Outcome, Refusal};
+use crate::report::{BAD_SIGNATURE, Expect, Family, FileReport, Outcome, Refusal, differs};
 use crate::rules;
 
 /// An AES key for every use the vectors make of it.
@@ -34,14 +34,14 @@ fn cipher_case(m: &Module, mech: &Mech, key: &[u8], pt: &[u8], ct: &[u8], enc: b
         if enc {
             match m.encrypt(mech, k.h, pt, parts) {
                 Ok(out) if out == ct => {}
-                Ok(out) => return Outcome::Wrong(format!("encrypt {parts}: got {}", data::hex(&out))),
+                Ok(out) => return differs(format!("encrypt {parts}"), &out, ct),
                 Err(f) => return Outcome::Refused(f),
             }
         }
         if dec {
             match m.decrypt(mech, k.h, ct, parts) {
                 Ok(out) if out == pt => {}
-                Ok(out) => return Outcome::Wrong(format!("decrypt {parts}: got {}", data::hex(&out))),
+                Ok(out) => return differs(format!("decrypt {parts}"), &out, pt),
                 Err(f) => return Outcome::Refused(f),
             }
         }
@@ -160,13 +160,13 @@ fn gcm_case(m: &Module, c: &GcmCase<'_>, enc: bool) -> Outcome {
         if enc {
             match m.encrypt(&mech, k.h, c.pt, parts) {
                 Ok(out) if out == c.ct_tag => {}
-                Ok(out) => return Outcome::Wrong(format!("encrypt {parts}: got {}", data::hex(&out))),
+                Ok(out) => return differs(format!("encrypt {parts}"), &out, &c.ct_tag),
                 Err(f) => return Outcome::Refused(f),
             }
         }
         match m.decrypt(&mech, k.h, &c.ct_tag, parts) {
             Ok(out) if out == c.pt => {}
-            Ok(out) => return Outcome::Wrong(format!("decrypt {parts}: got {}", data::hex(&out))),
+            Ok(out) => return differs(format!("decrypt {parts}"), &out, c.pt),
             Err(f) => return Outcome::Refused(f),
         }
     }
@@ -259,7 +259,7 @@ fn unwrap_value(m: &Module, mech: &Mech, kek: CK_OBJECT_HANDLE, ct: &[u8]) -> Re
     m.attribute(k.h, CKA_VALUE)
 }
 
-enum Wrap {
+enum Direction {
     /// Unwrapping `ct` gives `msg`, and wrapping `msg` gives `ct`.
     Both,
     /// Unwrapping `ct` must give `msg` (or be refused, for an invalid case).
@@ -275,21 +275,21 @@ fn wrap_case(
     kek: &[u8],
     msg: &[u8],
     ct: &[u8],
-    what: Wrap,
+    what: Direction,
 ) -> Result<Outcome, String> {
     let k = match aes_key(m, kek) {
         Ok(k) => k,
         Err(f) => return Ok(Outcome::Refused(f)),
     };
     let mech = Mech::new(ty);
-    if matches!(what, Wrap::Both | Wrap::Unwrap) {
+    if matches!(what, Direction::Both | Direction::Unwrap) {
         match unwrap_value(m, &mech, k.h, ct) {
             Ok(v) if v == msg => {}
-            Ok(v) => return Ok(Outcome::Wrong(format!("unwrapped {}", data::hex(&v)))),
+            Ok(v) => return Ok(differs("unwrapped", &v, msg)),
             Err(f) => return Ok(Outcome::Refused(f)),
         }
     }
-    if matches!(what, Wrap::Both | Wrap::Wrap) {
+    if matches!(what, Direction::Both | Direction::Wrap) {
         let t = wrapped_template().bytes(CKA_VALUE, msg);
         let target = match Key::create(m, &t) {
             Ok(t) => t,
@@ -302,7 +302,7 @@ fn wrap_case(
         };
         match m.wrap(&mech, k.h, target.h) {
             Ok(w) if w == ct => {}
-            Ok(w) => return Ok(Outcome::Wrong(format!("wrapped to {}", data::hex(&w)))),
+            Ok(w) => return Ok(differs("wrapped", &w, ct)),
             Err(f) => return Ok(Outcome::Refused(f)),
         }
     }
@@ -327,11 +327,11 @@ pub fn keywrap(m: &Module) {
                 for c in cases {
                     let fail = c.has("FAIL");
                     let (msg, what) = if dir == "AE" {
-                        (c.bytes("P"), Wrap::Both)
+                        (c.bytes("P"), Direction::Both)
                     } else if fail {
-                        (Vec::new(), Wrap::Unwrap)
+                        (Vec::new(), Direction::Unwrap)
                     } else {
-                        (c.bytes("P"), Wrap::Unwrap)
+                        (c.bytes("P"), Direction::Unwrap)
                     };
                     let expect = if fail { Expect::Invalid } else { Expect::Valid };
                     match wrap_case(m, ty, &c.bytes("K"), &msg, &c.bytes("C"), what) {
@@ -357,9 +357,9 @@ pub fn keywrap(m: &Module) {
                 // with only a plaintext (a length the algorithm cannot wrap) must not
                 // wrap.
                 let (what, refusal) = match expect {
-                    Expect::Valid => (Wrap::Both, UNWRAP_REFUSAL),
-                    _ if !ct.is_empty() || msg.is_empty() => (Wrap::Unwrap, UNWRAP_REFUSAL),
-                    _ => (Wrap::Wrap, WRAP_REFUSAL),
+                    Expect::Valid => (Direction::Both, UNWRAP_REFUSAL),
+                    _ if !ct.is_empty() || msg.is_empty() => (Direction::Unwrap, UNWRAP_REFUSAL),
+                    _ => (Direction::Wrap, WRAP_REFUSAL),
                 };
                 match wrap_case(m, ty, &key, &msg, &ct, what) {
                     Ok(o) => r.judge(tc(t), expect, o, refusal),
@@ -377,14 +377,20 @@ pub fn keywrap(m: &Module) {
 /// A key the module must refuse (at import or at init).
 const BAD_KEY: Refusal = Refusal::Codes(&[CKR_ATTRIBUTE_VALUE_INVALID, CKR_KEY_SIZE_RANGE, CKR_TEMPLATE_INCONSISTENT]);
 
-/// Signs and verifies a MAC, single and multi-part. `general` is the `_GENERAL`
-/// mechanism, used when the tag is shorter than the full MAC.
-fn mac_case(
+/// A MAC's mechanisms: the full-length one, its `_GENERAL` form (for shorter tags)
+/// and the full length.
+pub struct MacMechs {
+    pub full: CK_MECHANISM_TYPE,
+    pub general: CK_MECHANISM_TYPE,
+    pub len: usize,
+}
+
+/// Signs (valid cases) and verifies a MAC, single and multi-part; a tag shorter than
+/// the full MAC goes through the `_GENERAL` mechanism.
+pub fn mac_case(
     m: &Module,
     key: Result<Key<'_>, Fail>,
-    full: CK_MECHANISM_TYPE,
-    general: CK_MECHANISM_TYPE,
-    full_len: usize,
+    mechs: &MacMechs,
     msg: &[u8],
     tag: &[u8],
     expect: Expect,
@@ -393,16 +399,16 @@ fn mac_case(
         Ok(k) => k,
         Err(f) => return Outcome::Refused(f),
     };
-    let mech = if tag.len() == full_len {
-        Mech::new(full)
+    let mech = if tag.len() == mechs.len {
+        Mech::new(mechs.full)
     } else {
-        Mech::with_param(general, Param::Ulong(tag.len() as CK_ULONG))
+        Mech::with_param(mechs.general, Param::Ulong(tag.len() as CK_ULONG))
     };
     for parts in [Parts::Single, Parts::Chunks(7)] {
         if expect == Expect::Valid {
             match m.sign(&mech, k.h, msg, parts) {
                 Ok(t) if t == tag => {}
-                Ok(t) => return Outcome::Wrong(format!("sign {parts}: got {}", data::hex(&t))),
+                Ok(t) => return differs(format!("sign {parts}"), &t, tag),
                 Err(f) => return Outcome::Refused(f),
             }
         }
@@ -412,6 +418,8 @@ fn mac_case(
     }
     Outcome::Ok
 }
+
+const CMAC: MacMechs = MacMechs { full: CKM_AES_CMAC, general: CKM_AES_CMAC_GENERAL, len: 16 };
 
 /// AES-CMAC.
 pub fn cmac(m: &Module) {
@@ -423,16 +431,7 @@ pub fn cmac(m: &Module) {
         if !rules::mechanism_missing(m, &mut r, CKM_AES_CMAC, cases.len()) {
             for c in cases {
                 let key = c.bytes("KEY");
-                let o = mac_case(
-                    m,
-                    aes_key(m, &key),
-                    CKM_AES_CMAC,
-                    CKM_AES_CMAC_GENERAL,
-                    16,
-                    &c.bytes("MESSAGE"),
-                    &c.bytes("OUTPUT"),
-                    Expect::Valid,
-                );
+                let o = mac_case(m, aes_key(m, &key), &CMAC, &c.bytes("MESSAGE"), &c.bytes("OUTPUT"), Expect::Valid);
                 r.judge(c.id(), Expect::Valid, o, BAD_SIGNATURE);
             }
         }
@@ -453,7 +452,7 @@ pub fn cmac(m: &Module) {
                 // case has a bad tag.
                 let bad_key = ![128, 192, 256].contains(&n(g, "keySize"));
                 let refusal = if bad_key { BAD_KEY } else { BAD_SIGNATURE };
-                let o = mac_case(m, aes_key(m, &key), CKM_AES_CMAC, CKM_AES_CMAC_GENERAL, 16, &msg, &tag, expect);
+                let o = mac_case(m, aes_key(m, &key), &CMAC, &msg, &tag, expect);
                 r.judge(tc(t), expect, o, refusal);
             }
         }
