@@ -374,8 +374,7 @@ fn ecdh_value(
     h: &Hsm,
     s: CK_SESSION_HANDLE,
     ty: CK_MECHANISM_TYPE,
-    kdf: CK_ULONG,
-    shared: &[u8],
+    (kdf, shared): (CK_ULONG, &[u8]),
     base: CK_OBJECT_HANDLE,
     public: &[u8],
     len: Option<CK_ULONG>,
@@ -946,10 +945,10 @@ fn ecdh_between_two_token_keys_agrees_with_every_kdf() {
         let (a_pub, a) = ec_pair(s, c.params);
         let (b_pub, b) = ec_pair(s, c.params);
         let (qa, qb) = (point_of(&h, s, a_pub), point_of(&h, s, b_pub));
-        let z = ecdh_value(&h, s, CKM_ECDH1_DERIVE, CKD_NULL, &[], a, &qb, None).unwrap();
+        let z = ecdh_value(&h, s, CKM_ECDH1_DERIVE, (CKD_NULL, &[]), a, &qb, None).unwrap();
         assert_eq!(z.len(), c.len, "{c:?}: without CKA_VALUE_LEN, all of Z");
         for (ty, peer_form) in [(CKM_ECDH1_DERIVE, octet_string(&qa)), (CKM_ECDH1_COFACTOR_DERIVE, qa.clone())] {
-            assert_eq!(ecdh_value(&h, s, ty, CKD_NULL, &[], b, &peer_form, None).unwrap(), z, "{c:?} {ty:#x}");
+            assert_eq!(ecdh_value(&h, s, ty, (CKD_NULL, &[]), b, &peer_form, None).unwrap(), z, "{c:?} {ty:#x}");
         }
         for (kdf, dgst) in KDFS {
             let shared: &[u8] = if kdf == CKD_NULL { &[] } else { b"shared info" };
@@ -957,13 +956,12 @@ fn ecdh_between_two_token_keys_agrees_with_every_kdf() {
                 if kdf == CKD_NULL && len > c.len {
                     continue;
                 }
-                let x = ecdh_value(&h, s, CKM_ECDH1_DERIVE, kdf, shared, a, &qb, Some(len as CK_ULONG)).unwrap();
+                let x = ecdh_value(&h, s, CKM_ECDH1_DERIVE, (kdf, shared), a, &qb, Some(len as CK_ULONG)).unwrap();
                 let y = ecdh_value(
                     &h,
                     s,
                     CKM_ECDH1_COFACTOR_DERIVE,
-                    kdf,
-                    shared,
+                    (kdf, shared),
                     b,
                     &octet_string(&qa),
                     Some(len as CK_ULONG),
@@ -1044,7 +1042,7 @@ fn ecdh_with_an_openssl_peer_agrees() {
             &[],
         );
         assert_eq!(theirs.len(), c.len);
-        let z = ecdh_value(&h, s, CKM_ECDH1_DERIVE, CKD_NULL, &[], ours, &spki_key(&peer_spki), None).unwrap();
+        let z = ecdh_value(&h, s, CKM_ECDH1_DERIVE, (CKD_NULL, &[]), ours, &spki_key(&peer_spki), None).unwrap();
         assert_eq!(hex(&z), hex(&theirs), "{c:?}");
     }
 }
@@ -1176,4 +1174,73 @@ fn imported_ed25519_keys_are_checked() {
         .bytes(CKA_EC_PARAMS, P256)
         .bytes(CKA_EC_POINT, &pk);
     assert_rv!(rv(h.create(s, &t)), CKR_CURVE_NOT_SUPPORTED);
+}
+
+// ---------------------------------------------------------------------------
+// Wrapping (PKCS#8)
+
+/// `C_WrapKey` / `C_UnwrapKey` of EC and Ed25519 private keys under AES key wrap with
+/// padding (RFC 5649), when this build has it (the AES family): the wrapped bytes
+/// are PKCS#8 that openssl reads, and the unwrapped key signs like the original.
+#[test]
+fn private_keys_wrap_as_pkcs8_and_unwrap() {
+    let (h, s) = Hsm::ready();
+    let mut n = 0;
+    assert_rv!(call!(C_GetMechanismList, 0, ptr::null_mut(), &mut n), CKR_OK);
+    let mut list = vec![0; n as usize];
+    assert_rv!(call!(C_GetMechanismList, 0, list.as_mut_ptr(), &mut n), CKR_OK);
+    if !list.contains(&CKM_AES_KEY_WRAP_KWP) {
+        eprintln!("skipped: this build has no CKM_AES_KEY_WRAP_KWP to wrap with");
+        return;
+    }
+    let kek_value = [0x4bu8; 32];
+    let kek = h
+        .create(
+            s,
+            &Tmpl::new()
+                .class(CKO_SECRET_KEY)
+                .ulong(CKA_KEY_TYPE, CKK_AES)
+                .bytes(CKA_VALUE, &kek_value)
+                .bool(CKA_WRAP, true)
+                .bool(CKA_UNWRAP, true),
+        )
+        .unwrap();
+    for (kt, params, gen_mech, sig_mech) in [
+        (CKK_EC, P256, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA_SHA256),
+        (CKK_EC, P384, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA_SHA256),
+        (CKK_EC, P521, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA_SHA256),
+        (CKK_EC_EDWARDS, ED25519_NAME, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA),
+    ] {
+        let (p, q) = pair_templates(params, "wrap");
+        let (public, private) = try_generate(s, gen_mech, &p, &q).unwrap();
+        let mut m = mech(CKM_AES_KEY_WRAP_KWP);
+        let mut len: CK_ULONG = 0;
+        assert_rv!(call!(C_WrapKey, s, &mut m, kek, private, ptr::null_mut(), &mut len), CKR_OK);
+        let mut wrapped = vec![0u8; len as usize];
+        assert_rv!(call!(C_WrapKey, s, &mut m, kek, private, wrapped.as_mut_ptr(), &mut len), CKR_OK);
+        wrapped.truncate(len as usize);
+        // RFC 5649 by openssl: the plaintext is PKCS#8 of the same key.
+        let pkcs8 = openssl(&["enc", "-d", "-id-aes256-wrap-pad", "-K", &hex(&kek_value), "-iv", "A65959A6"], &wrapped);
+        let spki = openssl(&["pkey", "-inform", "DER", "-pubout", "-outform", "DER"], &pkcs8);
+        assert_eq!(spki, h.get(s, public, CKA_PUBLIC_KEY_INFO).unwrap(), "{params:02x?}");
+        let t = Tmpl::new().class(CKO_PRIVATE_KEY).ulong(CKA_KEY_TYPE, kt).bool(CKA_SIGN, true);
+        let mut a = t.attrs();
+        let mut back = 0;
+        let rv = call!(
+            C_UnwrapKey,
+            s,
+            &mut m,
+            kek,
+            wrapped.as_mut_ptr(),
+            wrapped.len() as CK_ULONG,
+            a.as_mut_ptr(),
+            a.len() as CK_ULONG,
+            &mut back
+        );
+        assert_rv!(rv, CKR_OK, "{params:02x?}");
+        assert_eq!(h.get(s, back, CKA_PUBLIC_KEY_INFO).unwrap(), spki);
+        assert!(!h.get_bool(s, back, CKA_LOCAL));
+        let sig = sign(s, sig_mech, back, b"unwrapped").unwrap();
+        assert_rv!(verify(s, sig_mech, public, b"unwrapped", &sig), CKR_OK);
+    }
 }

@@ -42,7 +42,7 @@ pub trait Mac: Send {
 /// blocks only (the mechanisms check lengths and choose the error codes).
 pub trait AesKey: Send + Sync {
     /// Key length in bytes.
-    fn len(&self) -> usize;
+    fn key_len(&self) -> usize;
     /// ECB encryption in place.
     fn ecb_encrypt(&self, data: &mut [u8]) -> Result<()>;
     /// ECB decryption in place.
