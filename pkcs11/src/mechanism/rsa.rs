@@ -46,7 +46,8 @@ pub fn register(r: &mut Registry, _provider: &dyn Provider) {
     let entry = |flags| Entry { key_types: KEY_TYPES, ..Entry::new(MIN_BITS as CK_ULONG, MAX_BITS as CK_ULONG, flags) };
     r.insert(
         CKM_RSA_PKCS_KEY_PAIR_GEN,
-        Entry { generate_key_pair: Some((CKK_RSA, keys::generate)), ..entry(CKF_GENERATE_KEY_PAIR) },
+        // Generation takes no key: the key type it makes is in `generate_key_pair`.
+        Entry { generate_key_pair: Some((CKK_RSA, keys::generate)), key_types: &[], ..entry(CKF_GENERATE_KEY_PAIR) },
     );
     let all = Entry {
         encrypt: Some(ops::encrypt),

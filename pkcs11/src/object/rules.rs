@@ -235,8 +235,10 @@ const EC_PRIVATE: &[Rule] =
 
 /// Generic secrets, HMAC keys and AES keys. `CKA_VALUE_LEN` is accepted at import
 /// when it matches the value (many tools send it), and computed otherwise.
+/// `CKA_VALUE_LEN` may also be given at unwrap: mechanisms that pad to whole blocks
+/// without a length (AES-ECB, AES-CBC) need it to cut the padding (§5.14).
 const SECRET_VALUE: &[Rule] =
-    &[r(CKA_VALUE, REQUIRED | NO_GEN | NO_UNWRAP | SECRET, N), r(CKA_VALUE_LEN, GEN_REQUIRED | NO_UNWRAP, N)];
+    &[r(CKA_VALUE, REQUIRED | NO_GEN | NO_UNWRAP | SECRET, N), r(CKA_VALUE_LEN, GEN_REQUIRED, N)];
 
 /// ferrohsm partitions.
 const PARTITION: &[Rule] = &[

@@ -193,9 +193,15 @@ pub fn unwrap_key(
     };
     match crate::object::shape_of(attrs.ulong(CKA_CLASS).unwrap_or(0) as CK_OBJECT_CLASS, |t| attrs.ulong(t)) {
         Some(Shape::Secret(_)) => {
+            // AES-ECB and AES-CBC pad to whole blocks without saying how much: the
+            // template's CKA_VALUE_LEN cuts the padding. Every other mechanism
+            // gives the key's exact bytes, which CKA_VALUE_LEN must then agree with.
+            let padded = matches!(mech.ty, CKM_AES_ECB | CKM_AES_CBC);
             let value = match attrs.ulong(CKA_VALUE_LEN).map(|n| n as usize) {
-                // Mechanisms that pad leave the length to the template.
                 Some(n) if n > plain.len() => return Err(err(CKR_WRAPPED_KEY_INVALID, "shorter than CKA_VALUE_LEN")),
+                Some(n) if n < plain.len() && !padded => {
+                    return Err(err(CKR_TEMPLATE_INCONSISTENT, "CKA_VALUE_LEN does not match the unwrapped key"));
+                }
                 Some(n) => plain[..n].to_vec(),
                 None => plain.to_vec(),
             };
@@ -203,11 +209,13 @@ pub fn unwrap_key(
                 .map_err(|e| Error::new(CKR_WRAPPED_KEY_INVALID).context(e.message()))?;
         }
         Some(shape @ Shape::Private(kt)) => {
-            let material = mechanism::decode_private_key(m.provider.as_ref(), kt, &plain)?;
+            // A key that does not decode, or whose parts disagree, is a bad wrapped key.
+            let wrapped_invalid = |e: Error| Error::new(CKR_WRAPPED_KEY_INVALID).context(e.message());
+            let material = mechanism::decode_private_key(m.provider.as_ref(), kt, &plain).map_err(wrapped_invalid)?;
             for (ty, v) in material.iter() {
                 attrs.set(ty, v.to_vec());
             }
-            mechanism::validate_import(m.provider.as_ref(), shape, &mut attrs)?;
+            mechanism::validate_import(m.provider.as_ref(), shape, &mut attrs).map_err(wrapped_invalid)?;
         }
         _ => return Err(err(CKR_TEMPLATE_INCONSISTENT, "only secret and private keys are unwrapped")),
     }
@@ -241,6 +249,14 @@ pub fn derive_key(
     }
     let len = attrs.ulong(CKA_VALUE_LEN).map(|n| n as usize);
     let value = derive(m.provider.as_ref(), mech, &base, len)?;
-    finish_secret(&mut attrs, m.provider.as_ref(), value.to_vec())?;
+    let aes_without_len = len.is_none() && attrs.ulong(CKA_KEY_TYPE) == Some(CKK_AES as u64);
+    finish_secret(&mut attrs, m.provider.as_ref(), value.to_vec()).map_err(|e| {
+        // An AES key needs a length the mechanism's natural output may not have.
+        if aes_without_len {
+            err(CKR_TEMPLATE_INCOMPLETE, "give CKA_VALUE_LEN (16, 24 or 32) for an AES key")
+        } else {
+            e
+        }
+    })?;
     insert_new(m, &s, &mut s.token.write(), attrs)
 }
