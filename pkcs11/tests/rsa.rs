@@ -1323,3 +1323,70 @@ fn encryption_interoperates_with_openssl() {
     let args = ["dgst", "-sha256", "-verify", pub_path.to_str().unwrap(), "-signature", sig_path.to_str().unwrap()];
     assert!(try_openssl(&args, msg).is_some());
 }
+
+/// An RSA private key leaves the token as PKCS#8 under an AES key (KWP: RFC 5649
+/// pads the PrivateKeyInfo, whose length is not a multiple of 8) and comes back as
+/// a key with the same components, which is not local and never was sensitive.
+#[test]
+fn private_keys_wrap_as_pkcs8_under_aes_and_come_back() {
+    let (h, s) = Hsm::ready();
+    let (public, private) = key_pair(s, 2048);
+    let kek =
+        h.create(s, &aes_key("kek", &[7u8; 32]).bool(CKA_WRAP, true).bool(CKA_UNWRAP, true)).expect("AES wrapping key");
+    let mut kwp = plain(CKM_AES_KEY_WRAP_KWP).raw();
+    let mut n = 0;
+    assert_eq!(call!(C_WrapKey, s, &mut kwp, kek, private, ptr::null_mut(), &mut n), CKR_OK);
+    let mut wrapped = vec![0u8; n as usize];
+    assert_eq!(call!(C_WrapKey, s, &mut kwp, kek, private, wrapped.as_mut_ptr(), &mut n), CKR_OK);
+    wrapped.truncate(n as usize);
+    // What is inside is PKCS#8 that openssl reads: unwrap it with openssl's KWP.
+    let pkcs8 =
+        openssl(&["enc", "-d", "-id-aes256-wrap-pad", "-K", &"07".repeat(32), "-iv", "A65959A6", "-nopad"], &wrapped);
+    let modulus = openssl(&["rsa", "-inform", "DER", "-noout", "-modulus"], &pkcs8);
+    let n_hex: String = h.get(s, public, CKA_MODULUS).unwrap().iter().map(|b| format!("{b:02X}")).collect();
+    assert_eq!(String::from_utf8(modulus).unwrap().trim(), format!("Modulus={n_hex}"));
+    // Back into the token.
+    let t = Tmpl::new()
+        .class(CKO_PRIVATE_KEY)
+        .ulong(CKA_KEY_TYPE, CKK_RSA)
+        .bool(CKA_SENSITIVE, false)
+        .bool(CKA_EXTRACTABLE, true)
+        .label("unwrapped");
+    let mut a = t.attrs();
+    let mut back = 0;
+    let rv = call!(
+        C_UnwrapKey,
+        s,
+        &mut kwp,
+        kek,
+        wrapped.as_mut_ptr(),
+        wrapped.len() as CK_ULONG,
+        a.as_mut_ptr(),
+        a.len() as CK_ULONG,
+        &mut back
+    );
+    assert_eq!(rv, CKR_OK);
+    let (orig, copy) = (components(&h, s, private), components(&h, s, back));
+    assert_eq!((orig.n, orig.d, orig.p, orig.qinv), (copy.n, copy.d, copy.p, copy.qinv));
+    assert!(!h.get_bool(s, back, CKA_LOCAL));
+    assert!(!h.get_bool(s, back, CKA_ALWAYS_SENSITIVE));
+    assert_eq!(h.get_ulong(s, back, CKA_FERRO_ORIGIN), 3, "unwrapped");
+    // It signs, and the original's public key verifies.
+    let mut m = plain(CKM_SHA256_RSA_PKCS);
+    let sig = sign(s, &mut m, back, b"wrapped and back").unwrap();
+    assert_eq!(verify(s, &mut plain(CKM_SHA256_RSA_PKCS), public, b"wrapped and back", &sig), CKR_OK);
+    // A corrupted blob is a bad wrapped key, not a crash or a half-made object.
+    wrapped[10] ^= 1;
+    let rv = call!(
+        C_UnwrapKey,
+        s,
+        &mut kwp,
+        kek,
+        wrapped.as_mut_ptr(),
+        wrapped.len() as CK_ULONG,
+        a.as_mut_ptr(),
+        a.len() as CK_ULONG,
+        &mut back
+    );
+    assert_eq!(rv, CKR_WRAPPED_KEY_INVALID);
+}
