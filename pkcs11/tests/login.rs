@@ -223,3 +223,41 @@ fn the_so_pin_locks_too_and_the_limit_is_the_partition_policy() {
     assert_eq!(call!(C_CloseSession, s), CKR_OK);
     assert_eq!(h.try_init_token(0, SO_PIN, "again"), CKR_PIN_LOCKED);
 }
+
+/// A key with `CKA_ALWAYS_AUTHENTICATE` signs only after `C_Login(CKU_CONTEXT_SPECIFIC)`
+/// following each `C_SignInit` (§4.9), and a wrong PIN there counts as a failure.
+#[test]
+fn always_authenticate_keys_need_a_context_login_per_operation() {
+    let (h, s) = Hsm::ready();
+    let p256 = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    let public = Tmpl::new().bytes(CKA_EC_PARAMS, &p256);
+    let private = Tmpl::new().bool(CKA_ALWAYS_AUTHENTICATE, true);
+    let (mut p, mut q) = (public.attrs(), private.attrs());
+    let mut m = CK_MECHANISM { mechanism: CKM_EC_KEY_PAIR_GEN, pParameter: ptr::null_mut(), ulParameterLen: 0 };
+    let (mut pub_key, mut key) = (0, 0);
+    let rv = call!(C_GenerateKeyPair, s, &mut m, p.as_mut_ptr(), 1, q.as_mut_ptr(), 1, &mut pub_key, &mut key);
+    assert_eq!(rv, CKR_OK);
+    let mut ecdsa = CK_MECHANISM { mechanism: CKM_ECDSA_SHA256, pParameter: ptr::null_mut(), ulParameterLen: 0 };
+    let mut sig = [0u8; 64];
+    let mut n = 64;
+    let data = b"needs presence";
+    // Without the context login: refused, and the operation ends.
+    assert_eq!(call!(C_SignInit, s, &mut ecdsa, key), CKR_OK);
+    let rv = call!(C_Sign, s, data.as_ptr() as *mut _, data.len() as CK_ULONG, sig.as_mut_ptr(), &mut n);
+    assert_eq!(rv, CKR_USER_NOT_LOGGED_IN);
+    assert_eq!(call!(C_SignUpdate, s, data.as_ptr() as *mut _, 1), CKR_OPERATION_NOT_INITIALIZED);
+    // With it: works, once.
+    assert_eq!(call!(C_SignInit, s, &mut ecdsa, key), CKR_OK);
+    assert_eq!(h.login(s, CKU_CONTEXT_SPECIFIC, b"wrong-pin"), CKR_PIN_INCORRECT);
+    assert_ne!(h.token_info(0).flags & CKF_USER_PIN_COUNT_LOW, 0, "a wrong context PIN counts");
+    assert_eq!(h.login(s, CKU_CONTEXT_SPECIFIC, USER_PIN), CKR_OK);
+    let rv = call!(C_Sign, s, data.as_ptr() as *mut _, data.len() as CK_ULONG, sig.as_mut_ptr(), &mut n);
+    assert_eq!(rv, CKR_OK);
+    assert_eq!(call!(C_VerifyInit, s, &mut ecdsa, pub_key), CKR_OK);
+    let rv = call!(C_Verify, s, data.as_ptr() as *mut _, data.len() as CK_ULONG, sig.as_mut_ptr(), n);
+    assert_eq!(rv, CKR_OK);
+    // The next operation needs its own.
+    assert_eq!(call!(C_SignInit, s, &mut ecdsa, key), CKR_OK);
+    let rv = call!(C_Sign, s, data.as_ptr() as *mut _, data.len() as CK_ULONG, sig.as_mut_ptr(), &mut n);
+    assert_eq!(rv, CKR_USER_NOT_LOGGED_IN);
+}
