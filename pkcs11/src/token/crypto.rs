@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 use super::objects::object;
 use super::{Output, Session};
 use crate::error::{Result, err};
-use crate::mechanism::{CryptOp, Mechanism, Use};
+use crate::mechanism::{CryptOp, Mechanism, SignOp, Use};
 use crate::module::Module;
 use crate::object::Object;
 
@@ -147,10 +147,39 @@ init!(
     /// `C_DecryptInit`.
     decrypt_init, decrypt, Use::Decrypt, decrypt
 );
-init!(
-    /// `C_SignInit`.
-    sign_init, sign, Use::Sign, sign
-);
+/// `C_SignInit`. Attestation mechanisms name the key to attest, which they do not
+/// use: it needs no `CKA_SIGN` and no context login (the token's attestation key
+/// signs); only its type must fit.
+pub fn sign_init(m: &Module, session: CK_SESSION_HANDLE, mech: &Mechanism, handle: CK_OBJECT_HANDLE) -> Result<()> {
+    let s = m.session(session)?;
+    let key = key(&s, handle)?;
+    if s.ops.lock().sign.is_some() {
+        return Err(err(CKR_OPERATION_ACTIVE, "an operation of this kind is already active"));
+    }
+    let entry = m.mechanisms.check(mech.ty, CKF_SIGN)?;
+    let active = match entry.attest {
+        Some(make) => {
+            let kt = key.attrs.ulong(CKA_KEY_TYPE).map(|k| k as CK_KEY_TYPE);
+            if !kt.is_some_and(|k| entry.key_types.contains(&k)) {
+                return Err(err(CKR_KEY_TYPE_INCONSISTENT, "this attestation does not take this key type"));
+            }
+            let op = make(m, &s, mech, &key)?;
+            Active { needs_login: false, ..Active::new(key, op) }
+        }
+        None => {
+            let entry = m.mechanisms.check_key(mech.ty, Use::Sign, &key)?;
+            let make = entry.sign.ok_or_else(|| err(CKR_MECHANISM_INVALID, "not offered for this operation"))?;
+            let op = make(m.provider.as_ref(), mech, &key)?;
+            Active::new(key, op)
+        }
+    };
+    let mut ops = s.ops.lock();
+    if ops.sign.is_some() {
+        return Err(err(CKR_OPERATION_ACTIVE, "an operation of this kind is already active"));
+    }
+    ops.sign = Some(active);
+    Ok(())
+}
 init!(
     /// `C_VerifyInit`.
     verify_init, verify, Use::Verify, verify
@@ -220,6 +249,24 @@ pub fn crypt_final(m: &Module, session: CK_SESSION_HANDLE, dir: Dir, cap: Option
     })?
 }
 
+/// Delivers a signature. When the operation cannot know its length beforehand
+/// (an attestation), a length query computes the signature and keeps it: the length
+/// answered is the length of the bytes the next call returns.
+fn deliver_signature(
+    a: &mut Active<dyn SignOp>,
+    cap: Option<usize>,
+    compute: impl FnOnce(&mut (dyn SignOp + 'static)) -> Result<Zeroizing<Vec<u8>>>,
+) -> Result<Step> {
+    if cap.is_none() && a.pending.is_none() && !a.op.len_is_exact() {
+        let out = compute(a.op.as_mut())?;
+        let n = out.len();
+        a.pending = Some(out);
+        return Ok(Step::Keep(Output::Len(n)));
+    }
+    let bound = a.op.sign_len();
+    deliver(a, cap, bound, true, compute)
+}
+
 /// `C_Sign`.
 pub fn sign(m: &Module, session: CK_SESSION_HANDLE, data: &[u8], cap: Option<usize>) -> Result<Output> {
     let s = m.session(session)?;
@@ -227,8 +274,7 @@ pub fn sign(m: &Module, session: CK_SESSION_HANDLE, data: &[u8], cap: Option<usi
     drive(&mut ops.sign, |a| {
         no_login_pending(a)?;
         single_part(a)?;
-        let bound = a.op.sign_len();
-        deliver(a, cap, bound, true, |op| {
+        deliver_signature(a, cap, |op| {
             op.update(data)?;
             op.finish().map(Zeroizing::new)
         })
@@ -257,8 +303,7 @@ pub fn sign_final(m: &Module, session: CK_SESSION_HANDLE, cap: Option<usize>) ->
     let mut ops = s.ops.lock();
     drive(&mut ops.sign, |a| {
         no_login_pending(a)?;
-        let bound = a.op.sign_len();
-        deliver(a, cap, bound, true, |op| op.finish().map(Zeroizing::new))
+        deliver_signature(a, cap, |op| op.finish().map(Zeroizing::new))
     })
 }
 
