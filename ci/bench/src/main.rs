@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use measure::{Bench, Config, MEASUREMENTS};
+use measure::{Bench, Config};
 
 /// Command-line options: `--flag` or `--key value`, plus positional arguments.
 #[derive(Default)]
@@ -98,7 +98,7 @@ fn measure(args: &Args) -> Result<(), String> {
     let mut bench =
         Bench::new(PathBuf::from(args.get("module")?), args.get("token-label")?, args.get("pin")?.as_bytes(), config)?;
     let mut outcomes = Vec::new();
-    for m in MEASUREMENTS {
+    for m in measure::run_order() {
         let title = (m.title)(&config);
         let started = std::time::Instant::now();
         let outcome = (m.run)(&mut bench);
