@@ -350,3 +350,41 @@ pub fn decode_private_key(provider: &dyn Provider, key_type: CK_KEY_TYPE, der: &
         _ => Err(err(CKR_TEMPLATE_INCONSISTENT, "this key type cannot be unwrapped as a private key")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `C_GetMechanismInfo` tells the truth: a flag is set exactly when the entry can
+    /// do that operation, for every mechanism of every provider in the build.
+    #[test]
+    fn flags_match_what_each_mechanism_can_do() {
+        for name in crate::crypto::available() {
+            let provider = crate::crypto::select(Some(name)).unwrap();
+            let r = Registry::new(provider.as_ref());
+            assert!(!r.list().is_empty());
+            for ty in r.list() {
+                let e = r.entry(ty).unwrap();
+                let f = e.info.flags;
+                let m = Mech(ty);
+                let digest = crate::crypto::HashAlg::from_mechanism(ty).is_some();
+                assert_eq!(f & CKF_DIGEST != 0, digest, "{name} {m}: CKF_DIGEST");
+                assert_eq!(e.encrypt.is_some(), f & (CKF_ENCRYPT | CKF_WRAP) != 0, "{name} {m}: encrypt/wrap");
+                assert_eq!(e.decrypt.is_some(), f & (CKF_DECRYPT | CKF_UNWRAP) != 0, "{name} {m}: decrypt/unwrap");
+                assert_eq!(e.sign.is_some(), f & CKF_SIGN != 0, "{name} {m}: CKF_SIGN");
+                assert_eq!(e.verify.is_some(), f & CKF_VERIFY != 0, "{name} {m}: CKF_VERIFY");
+                assert_eq!(e.generate_key.is_some(), f & CKF_GENERATE != 0, "{name} {m}: CKF_GENERATE");
+                assert_eq!(e.generate_key_pair.is_some(), f & CKF_GENERATE_KEY_PAIR != 0, "{name} {m}: pair");
+                assert_eq!(e.derive.is_some(), f & CKF_DERIVE != 0, "{name} {m}: CKF_DERIVE");
+                let uses_key = f
+                    & !(CKF_DIGEST | CKF_GENERATE | CKF_GENERATE_KEY_PAIR)
+                    & (CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY | CKF_WRAP | CKF_UNWRAP | CKF_DERIVE)
+                    != 0;
+                assert_eq!(!e.key_types.is_empty(), uses_key, "{name} {m}: key types");
+                if e.info.ulMaxKeySize != 0 {
+                    assert!(e.info.ulMinKeySize <= e.info.ulMaxKeySize, "{name} {m}: sizes");
+                }
+            }
+        }
+    }
+}
