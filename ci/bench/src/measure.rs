@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use cryptoki_sys::*;
 
+use crate::cpu;
 use crate::p11::{self, FALSE, GcmParams, Mechanism, Module, TRUE, Template};
 
 /// Object counts, repetitions and time budgets of one run.
@@ -91,6 +92,9 @@ pub struct Measurement {
     pub target: Option<Target>,
     /// Runs it on the module behind `bench`.
     pub run: fn(&mut Bench) -> Outcome,
+    /// How many CPUs the row keeps busy (the bench's threads; the module's work runs in
+    /// them). A row is marked when other processes crowded those CPUs.
+    pub threads: usize,
     /// Runs before the other rows, on the freshly initialised token (which then holds only
     /// the keys these rows make): the crypto rows, so that they time the cryptography and
     /// not how a module finds a key among thousands of objects.
@@ -113,6 +117,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::PerSecond,
         target: Some(Target::TimesPeer("softhsm", 5.0)),
         run: create,
+        threads: 1,
         first: false,
     },
     Measurement {
@@ -121,6 +126,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::PerSecond,
         target: Some(Target::TimesPeer("softhsm", 100.0)),
         run: find,
+        threads: 1,
         first: false,
     },
     Measurement {
@@ -129,6 +135,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::Micros,
         target: Some(Target::Below(2.0)),
         run: get_attribute,
+        threads: 1,
         first: false,
     },
     Measurement {
@@ -137,6 +144,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::Micros,
         target: Some(Target::Below(2.0)),
         run: digest,
+        threads: 1,
         first: false,
     },
     Measurement {
@@ -145,6 +153,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::PerSecond,
         target: Some(Target::AtLeast(25_000.0)),
         run: ecdsa_sign,
+        threads: 1,
         first: true,
     },
     Measurement {
@@ -153,6 +162,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::PerSecond,
         target: Some(Target::AtLeast(8_000.0)),
         run: ecdsa_verify,
+        threads: 1,
         first: true,
     },
     Measurement {
@@ -161,6 +171,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::PerSecond,
         target: Some(Target::AtLeast(800.0)),
         run: rsa_sign,
+        threads: 1,
         first: true,
     },
     Measurement {
@@ -169,6 +180,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::PerSecond,
         target: Some(Target::AtLeast(20_000.0)),
         run: rsa_verify,
+        threads: 1,
         first: true,
     },
     Measurement {
@@ -177,6 +189,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::GigabytesPerSecond,
         target: Some(Target::AtLeast(2.0)),
         run: aes_gcm_encrypt,
+        threads: 1,
         first: true,
     },
     Measurement {
@@ -185,6 +198,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::PerSecond,
         target: None,
         run: ecdsa_sign_two_threads,
+        threads: 2,
         first: true,
     },
     Measurement {
@@ -193,6 +207,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::Times,
         target: Some(Target::AtLeast(1.8)),
         run: ecdsa_sign_scaling,
+        threads: 2,
         first: true,
     },
     Measurement {
@@ -201,6 +216,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::Millis,
         target: Some(Target::Below(300.0)),
         run: init_login,
+        threads: 1,
         first: false,
     },
 ];
@@ -235,6 +251,7 @@ pub struct Bench {
     initialized: bool,
     objects: Vec<CK_OBJECT_HANDLE>,
     keys: Keys,
+    others: Option<f64>,
 }
 
 /// A key pair's two token objects.
@@ -272,11 +289,13 @@ impl Keys {
     }
 }
 
-/// One thread's and two threads' signing rates, measured together.
+/// One thread's and two threads' signing rates, measured together, and the CPUs other
+/// processes kept busy meanwhile.
 #[derive(Clone, Copy, Debug)]
 struct Scaling {
     one: f64,
     two: f64,
+    others: Option<f64>,
 }
 
 impl Bench {
@@ -295,6 +314,7 @@ impl Bench {
             initialized: true,
             objects: Vec::new(),
             keys: Keys::default(),
+            others: None,
         })
     }
 
@@ -344,6 +364,13 @@ impl Bench {
         self.objects.clear();
         self.keys = Keys::default();
         Ok(())
+    }
+
+    /// The CPUs other processes kept busy during the part of the row just run that
+    /// counts, where the row measured it itself (see [`crate::cpu`]); the caller
+    /// measures around the whole row otherwise.
+    pub fn take_others(&mut self) -> Option<f64> {
+        self.others.take()
     }
 
     /// The token's ECDSA P-256 key pair, generated on first use ([`generate_ec_p256`]).
@@ -819,7 +846,10 @@ fn thread_scaling(b: &mut Bench) -> Result<Scaling, String> {
         let measured = measure_scaling(b);
         b.keys.scaling = Some(measured);
     }
-    b.keys.scaling.clone().expect("set above")
+    let scaling = b.keys.scaling.clone().expect("set above")?;
+    // Both rows report the machine's state during the rounds, not during their own call.
+    b.others = scaling.others;
+    Ok(scaling)
 }
 
 fn measure_scaling(b: &mut Bench) -> Result<Scaling, String> {
@@ -834,14 +864,19 @@ fn measure_scaling(b: &mut Bench) -> Result<Scaling, String> {
         let run = |n: usize, time: Duration| sign_in_threads(p11, &sessions[..n], key.private, time).map_err(fail);
         run(2, b.config.budget / 10)?;
         let (mut one, mut two) = (Vec::new(), Vec::new());
+        let before = cpu::Snapshot::now();
         for _ in 0..SCALING_ROUNDS {
             one.push(run(1, slice)?);
             two.push(run(2, slice)?);
         }
+        let others = before.and_then(|a| a.others_until(&cpu::Snapshot::now()?));
         let _ = p11.close_session(second);
         let (one, two) = (median(&mut one), median(&mut two));
-        eprintln!("    ECDSA P-256 sign: one thread {one:.0}/s, two threads {two:.0}/s");
-        Ok(Scaling { one, two })
+        eprintln!(
+            "    ECDSA P-256 sign: one thread {one:.0}/s, two threads {two:.0}/s; other processes used {} CPUs",
+            others.map_or("?".to_string(), |o| format!("{o:.2}"))
+        );
+        Ok(Scaling { one, two, others })
     });
     let _ = p11.close_session(first);
     result
