@@ -172,3 +172,85 @@ pub fn decode(provider: &dyn Provider, key_type: CK_KEY_TYPE, der: &[u8]) -> Res
     attrs.set(CKA_VALUE, std::mem::take(&mut *value));
     Ok(attrs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384` through
+    /// `openssl pkcs8 -topk8 -nocrypt -outform DER`, and its public key.
+    const P384_PKCS8: &str = "3081b6020100301006072a8648ce3d020106052b8104002204819e30819b0201010430e99298bf573035aa5c1127b0698ede159b5dd2cde3839bc0b264932f5d237e6a6dfc98a09b77d24e5b45f2b2b4eb0452a16403620004814299422af1b9ad18708c1c7bf4542adf82464fc9903bc4647fd9aecbf507a7918415ff82cca5c678942270986bfe9e7deaee6b5da8ece33684fc2bb2a1f9d9bb04dd8fdadfe8be6d9a1798ec44824ccf81a5fa30b2ddbe37bf65b4450afbb2";
+    const P384_SPKI: &str = "3076301006072a8648ce3d020106052b8104002203620004814299422af1b9ad18708c1c7bf4542adf82464fc9903bc4647fd9aecbf507a7918415ff82cca5c678942270986bfe9e7deaee6b5da8ece33684fc2bb2a1f9d9bb04dd8fdadfe8be6d9a1798ec44824ccf81a5fa30b2ddbe37bf65b4450afbb2";
+    const P384_D: &str =
+        "e99298bf573035aa5c1127b0698ede159b5dd2cde3839bc0b264932f5d237e6a6dfc98a09b77d24e5b45f2b2b4eb0452";
+    /// `openssl genpkey -algorithm ed25519 -outform DER`.
+    const ED25519_PKCS8: &str =
+        "302e020100300506032b6570042204206c59224804ac83542b781932fa9c7e7ab956466e1ffebb754bf7ab85cc95595a";
+    /// `openssl genpkey -algorithm EC -outform DER` (an RFC 5915 ECPrivateKey with
+    /// `[0]` and `[1]`), P-256 and secp256k1.
+    const P256_EC_PRIVATE_KEY: &str = "30770201010420051c4f5b16dabc2b6665f72169ad77f17b781c2a6ec0566ccc3d179fc0d48c02a00a06082a8648ce3d030107a144034200046a1cf0e8bc954c73530d3af8595c72395b9cd0a46877bacd03512b8269adb81ac17c23e954e41d1d20358004f1ae19ba32f1c362b8689d22f0f9b1aaa1cb9e09";
+    const K256_EC_PRIVATE_KEY: &str = "30740201010420fe5a490a78c75f076ded77998779c5b42e96940b73e23f91bd0c3f158e91f66fa00706052b8104000aa14403420004579ed791eb0e3a99647b42a831a7684a63024940be363fcd56c497cc92bc8d829b97237efaf6e33648900ad5dfa19d161b49ed3efc43e36a9c3566764823d293";
+
+    /// PKCS#8 around an `ECPrivateKey`, the curve in the algorithm's parameters or not.
+    fn wrap(ec: &[u8], curve: Option<&ObjectIdentifier>) -> Vec<u8> {
+        let algorithm = AlgorithmIdentifierRef { oid: ID_EC_PUBLIC_KEY, parameters: curve.map(AnyRef::from) };
+        PrivateKeyInfoRef { algorithm, private_key: OctetStringRef::new(ec).unwrap(), public_key: None }
+            .to_der()
+            .unwrap()
+    }
+
+    #[test]
+    fn openssl_keys_decode_and_encode_to_the_same_bytes() {
+        for name in crate::crypto::available() {
+            let p = crate::crypto::select(Some(name)).unwrap();
+            let a = decode(p.as_ref(), CKK_EC, &unhex(P384_PKCS8)).unwrap();
+            assert_eq!(a.get(CKA_VALUE).unwrap(), unhex(P384_D).as_slice());
+            assert_eq!(a.get(CKA_EC_PARAMS).unwrap(), [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22]);
+            let q = p.ec_public_key(Curve::P384, &unhex(P384_D)).unwrap();
+            assert_eq!(params::spki(Curve::P384, &q).unwrap(), unhex(P384_SPKI));
+            assert_eq!(*encode(p.as_ref(), Curve::P384, &unhex(P384_D)).unwrap(), unhex(P384_PKCS8), "{name}");
+
+            let e = decode(p.as_ref(), CKK_EC_EDWARDS, &unhex(ED25519_PKCS8)).unwrap();
+            let seed = e.get(CKA_VALUE).unwrap().to_vec();
+            assert_eq!(*encode(p.as_ref(), Curve::Ed25519, &seed).unwrap(), unhex(ED25519_PKCS8), "{name}");
+
+            // The curve only in ECPrivateKey's [0], or in both places (equal).
+            let p256 = params::SECP256R1;
+            for curve in [None, Some(&p256)] {
+                let a = decode(p.as_ref(), CKK_EC, &wrap(&unhex(P256_EC_PRIVATE_KEY), curve)).unwrap();
+                assert_eq!(a.get(CKA_VALUE).unwrap().len(), 32);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_wrapped_keys_are_refused() {
+        for name in crate::crypto::available() {
+            let p = crate::crypto::select(Some(name)).unwrap();
+            let rv = |kt, der: &[u8]| decode(p.as_ref(), kt, der).unwrap_err().rv();
+            // A public key that is not the private key's.
+            let mut tampered = unhex(P384_PKCS8);
+            *tampered.last_mut().unwrap() ^= 1;
+            assert_eq!(rv(CKK_EC, &tampered), CKR_WRAPPED_KEY_INVALID);
+            // Another key type than the template says.
+            assert_eq!(rv(CKK_EC, &unhex(ED25519_PKCS8)), CKR_TEMPLATE_INCONSISTENT);
+            assert_eq!(rv(CKK_EC_EDWARDS, &unhex(P384_PKCS8)), CKR_TEMPLATE_INCONSISTENT);
+            // Two different curves; a curve not supported; no curve.
+            let p384 = params::SECP384R1;
+            assert_eq!(rv(CKK_EC, &wrap(&unhex(P256_EC_PRIVATE_KEY), Some(&p384))), CKR_WRAPPED_KEY_INVALID);
+            assert_eq!(rv(CKK_EC, &wrap(&unhex(K256_EC_PRIVATE_KEY), None)), CKR_WRAPPED_KEY_INVALID);
+            let ec = EcPrivateKey { private_key: &[1; 32], parameters: None, public_key: None }.to_der().unwrap();
+            assert_eq!(rv(CKK_EC, &wrap(&ec, None)), CKR_WRAPPED_KEY_INVALID);
+            // A scalar out of range, and garbage.
+            let zero = EcPrivateKey { private_key: &[0; 32], parameters: None, public_key: None }.to_der().unwrap();
+            assert_eq!(rv(CKK_EC, &wrap(&zero, Some(&params::SECP256R1))), CKR_WRAPPED_KEY_INVALID);
+            for junk in [&b""[..], b"\x30\x00", &unhex(P256_EC_PRIVATE_KEY)] {
+                assert_eq!(rv(CKK_EC, junk), CKR_WRAPPED_KEY_INVALID);
+            }
+        }
+    }
+}
