@@ -6,7 +6,9 @@
 //! ferrohsm-bench init --module SO --slot N --label L --so-pin P --pin P
 //!     C_InitToken, SO login, C_InitPIN: a token ready for the bench.
 //! ferrohsm-bench measure --name NAME --module SO --token-label L --pin P [--quick] [--out FILE]
-//!     every row of the table against one module; the result file feeds `table`.
+//!                        [--rows ID,ID...]
+//!     every row of the table (or the rows named) against one module; the result file
+//!     feeds `table`. Naming rows is for a profiler: `--rows aes256_gcm_1mib`.
 //! ferrohsm-bench table [--quick] [--check] NAME=FILE...
 //!     the markdown table from result files; with --check, fails when ferrohsm misses a target.
 //! ferrohsm-bench login-once --module SO --slot N --pin P
@@ -22,7 +24,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use measure::{Bench, Config};
+use measure::{Bench, Config, MEASUREMENTS};
 
 /// Command-line options: `--flag` or `--key value`, plus positional arguments.
 #[derive(Default)]
@@ -98,8 +100,16 @@ fn measure(args: &Args) -> Result<(), String> {
     let config = Config::new(args.flag("--quick"));
     let mut bench =
         Bench::new(PathBuf::from(args.get("module")?), args.get("token-label")?, args.get("pin")?.as_bytes(), config)?;
+    let only: Option<Vec<&str>> = args.values.get("rows").map(|r| r.split(',').map(str::trim).collect());
+    if let Some(only) = &only {
+        let unknown: Vec<&&str> = only.iter().filter(|id| !MEASUREMENTS.iter().any(|m| m.id == **id)).collect();
+        if !unknown.is_empty() {
+            let ids: Vec<&str> = MEASUREMENTS.iter().map(|m| m.id).collect();
+            return Err(format!("--rows: no row {unknown:?}; the rows are {ids:?}"));
+        }
+    }
     let mut rows = Vec::new();
-    for m in measure::run_order() {
+    for m in measure::run_order().filter(|m| only.as_ref().is_none_or(|o| o.contains(&m.id))) {
         let title = (m.title)(&config);
         let started = std::time::Instant::now();
         let before = cpu::Snapshot::now();
