@@ -22,6 +22,9 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Makes a fresh mechanism (each `*Init` takes its own).
+type MakeMech<'a> = Box<dyn Fn() -> Mech + 'a>;
+
 /// A mechanism and the parameter it points to, kept alive together.
 struct Mech {
     ty: CK_MECHANISM_TYPE,
@@ -531,7 +534,7 @@ fn every_mode_round_trips_single_and_multi_part_with_every_key_size() {
     let iv: Vec<u8> = (0..16u8).collect();
     for len in [16, 24, 32] {
         let k = gen_aes(s, len, &[]);
-        let mechs: Vec<(&str, Box<dyn Fn() -> Mech>, usize)> = vec![
+        let mechs: Vec<(&str, MakeMech, usize)> = vec![
             ("ecb", Box::new(|| Mech::new(CKM_AES_ECB)), 992),
             ("cbc", Box::new(|| Mech::bytes(CKM_AES_CBC, &iv)), 992),
             ("cbc-pad", Box::new(|| Mech::bytes(CKM_AES_CBC_PAD, &iv)), 1000),
@@ -601,7 +604,7 @@ fn length_queries_are_honest_and_a_short_buffer_loses_nothing() {
     assert_eq!(init(false, s, &mut Mech::bytes(CKM_AES_CBC_PAD, &iv), k), CKR_OK);
     let mut n = 0;
     assert_eq!(single(false, s, &want, ptr::null_mut(), &mut n), CKR_OK);
-    assert!(n >= 100 && n < 112, "bound {n}");
+    assert!((100..112).contains(&n), "bound {n}");
     n = 10;
     assert_eq!(single(false, s, &want, out.as_mut_ptr(), &mut n), CKR_BUFFER_TOO_SMALL);
     assert_eq!(n, 100);

@@ -609,6 +609,17 @@ fn pss_signatures_with_every_parameter() {
             assert_rv!(verify(s, &mut m, hp, &msg, &sig2), CKR_OK, "{name} raw sign");
             assert_rv!(rv(sign_parts(s, &mut raw, hq, &digest, 5)), CKR_OK);
         }
+        // The salt length and MGF hash are checked exactly (aws-lc's fast path included).
+        let zero_salt = sign(s, &mut pss(*mech, *hash, *mgf, 0), hq, &msg).unwrap();
+        let other_mgf = sign(
+            s,
+            &mut pss(*mech, *hash, if *mgf == CKG_MGF1_SHA1 { CKG_MGF1_SHA384 } else { CKG_MGF1_SHA1 }, *hlen as _),
+            hq,
+            &msg,
+        );
+        let mut usual = pss(*mech, *hash, *mgf, *hlen as CK_ULONG);
+        assert_rv!(verify(s, &mut usual, hp, &msg, &zero_salt), CKR_SIGNATURE_INVALID, "{name}: salt 0 as hLen");
+        assert_rv!(verify(s, &mut usual, hp, &msg, &other_mgf.unwrap()), CKR_SIGNATURE_INVALID, "{name}: MGF");
         // Raw PSS takes exactly a hash of the parameter's length.
         let mut raw = pss(CKM_RSA_PKCS_PSS, *hash, *mgf, 0);
         assert_rv!(rv(sign(s, &mut raw, hq, &data(*hlen - 1))), CKR_DATA_LEN_RANGE, "{name}");

@@ -536,21 +536,22 @@ pub fn complete_private(g: &GivenParts<'_>) -> Result<PrivateParts> {
             USUAL_EXPONENTS.to_vec()
         }
     };
-    let primes = match (g.p, g.q) {
+    // Our copies of the secrets are wiped when done (the `rsa` crate wipes its key's).
+    let primes = Zeroizing::new(match (g.p, g.q) {
         (Some(p), Some(q)) => vec![BoxedUint::from_be_slice_vartime(p), BoxedUint::from_be_slice_vartime(q)],
         (None, None) => Vec::new(),
         _ => return Err(err(CKR_TEMPLATE_INCOMPLETE, "give both CKA_PRIME_1 and CKA_PRIME_2, or neither")),
-    };
+    });
     if strip(g.d).is_empty() {
         return Err(inconsistent("CKA_PRIVATE_EXPONENT is zero"));
     }
     let n = BoxedUint::from_be_slice_vartime(strip(g.n));
-    let d = BoxedUint::from_be_slice_vartime(strip(g.d));
+    let d = Zeroizing::new(BoxedUint::from_be_slice_vartime(strip(g.d)));
     // The first exponent that makes a valid key (with the primes given, or recovered).
     let key = candidates
         .iter()
         .find_map(|e| {
-            ::rsa::RsaPrivateKey::from_components(n.clone(), BoxedUint::from(*e), d.clone(), primes.clone()).ok()
+            ::rsa::RsaPrivateKey::from_components(n.clone(), BoxedUint::from(*e), (*d).clone(), primes.to_vec()).ok()
         })
         .ok_or_else(|| match (g.e, primes.is_empty()) {
             (None, _) => err(CKR_TEMPLATE_INCOMPLETE, "CKA_PUBLIC_EXPONENT is needed: no usual exponent fits the key"),
@@ -712,7 +713,7 @@ impl SoftPublic {
     /// RSAEP / RSAVP1: `None` when the input is not below `n`.
     fn public_op(&self, input: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         let s = BoxedUint::from_be_slice(input, self.key.n_bits_precision()).ok()?;
-        if &s >= self.key.n().as_ref() {
+        if s >= *self.key.n().as_ref() {
             return None;
         }
         let m = hazmat::rsa_encrypt(&self.key, &s).ok()?;
@@ -818,5 +819,111 @@ mod tests {
         assert_eq!(split_digest_info(&t), None);
         assert_eq!(bit_len(&[0, 0, 1, 0]), 9);
         assert!(below(&[0, 5], &[6]) && !below(&[6], &[0, 6]));
+    }
+
+    /// The DER encodings round-trip, and openssl reads (and checks) what we write.
+    #[test]
+    fn pkcs8_round_trips_and_is_standard() {
+        let parts = generate(2048, 65537).unwrap();
+        let der = parts.to_pkcs8_der().unwrap();
+        let back = PrivateParts::from_pkcs8_der(&der).unwrap();
+        assert_eq!((back.n, back.e), (parts.n.clone(), parts.e.clone()));
+        for (a, b) in [(&back.d, &parts.d), (&back.p, &parts.p), (&back.q, &parts.q), (&back.qinv, &parts.qinv)] {
+            assert_eq!(a, b);
+        }
+        let mut child = std::process::Command::new("openssl")
+            .args(["pkey", "-inform", "DER", "-check", "-noout"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl");
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), &der).unwrap();
+        assert!(child.wait().unwrap().success(), "openssl accepts our PKCS#8");
+        // Not RSA (the OID changed to RSASSA-PSS's), or not DER at all.
+        let oid = [0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+        let at = der.windows(oid.len()).position(|w| w == oid).unwrap();
+        let mut other = der.to_vec();
+        other[at + oid.len() - 1] = 0x0a;
+        for bad in [&other[..], &der[..der.len() - 1], b"\x30\x00"] {
+            assert_eq!(PrivateParts::from_pkcs8_der(bad).err().map(|e| e.rv()), Some(CKR_WRAPPED_KEY_INVALID));
+        }
+    }
+
+    /// A key completed from n, e and d is the same key; bad values are refused.
+    #[test]
+    fn import_checks_complete_and_refuse() {
+        let parts = generate(2048, 65537).unwrap();
+        let given = |with_e: bool| GivenParts {
+            n: &parts.n,
+            e: with_e.then_some(parts.e.as_slice()),
+            d: &parts.d,
+            p: None,
+            q: None,
+            dp: None,
+            dq: None,
+            qinv: None,
+        };
+        for with_e in [true, false] {
+            let c = complete_private(&given(with_e)).unwrap();
+            assert_eq!(c.n, parts.n);
+            assert_eq!(c.e, [1, 0, 1]);
+            let primes = [c.p.clone(), c.q.clone()];
+            assert!(primes.contains(&parts.p) && primes.contains(&parts.q));
+        }
+        let mut wrong = parts.d.to_vec();
+        wrong[10] ^= 4;
+        let bad = GivenParts { d: &wrong, ..given(true) };
+        assert_eq!(complete_private(&bad).err().map(|e| e.rv()), Some(CKR_ATTRIBUTE_VALUE_INVALID));
+        let bad = GivenParts { d: &wrong, ..given(false) };
+        assert_eq!(complete_private(&bad).err().map(|e| e.rv()), Some(CKR_TEMPLATE_INCOMPLETE));
+    }
+
+    /// Every provider of the build signs, verifies, encrypts and decrypts with every
+    /// padding, and each accepts what the others produce.
+    #[test]
+    fn every_provider_agrees_with_every_other() {
+        use crate::crypto::{available, select};
+        let parts = generate(2048, 65537).unwrap();
+        let providers: Vec<_> = available().iter().map(|n| select(Some(n)).unwrap()).collect();
+        let m_hash = hash(HashAlg::Sha256, &[b"message"]);
+        let mut t = digest_info_prefix(HashAlg::Sha256).to_vec();
+        t.extend_from_slice(&m_hash);
+        let mut t224 = digest_info_prefix(HashAlg::Sha224).to_vec();
+        t224.extend_from_slice(&hash(HashAlg::Sha224, &[b"message"]));
+        let pss = [
+            PssParams { hash: HashAlg::Sha256, mgf: HashAlg::Sha256, salt_len: 32 },
+            PssParams { hash: HashAlg::Sha256, mgf: HashAlg::Sha1, salt_len: 0 },
+        ];
+        let oaep = [
+            OaepParams { hash: HashAlg::Sha256, mgf: HashAlg::Sha256, label: b"" },
+            OaepParams { hash: HashAlg::Sha384, mgf: HashAlg::Sha1, label: b"label" },
+            OaepParams { hash: HashAlg::Sha224, mgf: HashAlg::Sha224, label: b"" },
+        ];
+        for signer in &providers {
+            let sk = signer.rsa_private_key(&parts).unwrap();
+            for other in &providers {
+                let pk = other.rsa_public_key(&parts.n, &parts.e).unwrap();
+                for t in [&t[..], &t224, b"any data"] {
+                    let sig = sk.sign_pkcs1(t).unwrap();
+                    pk.verify_pkcs1(t, &sig).unwrap();
+                    assert_eq!(pk.verify_pkcs1(&t[1..], &sig).unwrap_err().rv(), CKR_SIGNATURE_INVALID);
+                }
+                for p in &pss {
+                    let sig = sk.sign_pss(p, &m_hash).unwrap();
+                    pk.verify_pss(p, &m_hash, &sig).unwrap();
+                    let q = PssParams { salt_len: 20, ..*p };
+                    assert_eq!(pk.verify_pss(&q, &m_hash, &sig).unwrap_err().rv(), CKR_SIGNATURE_INVALID);
+                }
+                for p in &oaep {
+                    let c = pk.encrypt_oaep(p, b"secret").unwrap();
+                    assert_eq!(sk.decrypt_oaep(p, &c).unwrap().as_slice(), b"secret");
+                }
+                let c = pk.encrypt_pkcs1(b"secret").unwrap();
+                assert_eq!(sk.decrypt_pkcs1(&c).unwrap().as_slice(), b"secret");
+                let c = pk.raw(&[7; 256]).unwrap();
+                assert_eq!(sk.raw(&c).unwrap().as_slice(), &[7; 256]);
+            }
+        }
     }
 }

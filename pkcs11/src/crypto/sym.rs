@@ -42,7 +42,7 @@ pub trait Mac: Send {
 /// blocks only (the mechanisms check lengths and choose the error codes).
 pub trait AesKey: Send + Sync {
     /// Key length in bytes.
-    fn len(&self) -> usize;
+    fn key_len(&self) -> usize;
     /// ECB encryption in place.
     fn ecb_encrypt(&self, data: &mut [u8]) -> Result<()>;
     /// ECB decryption in place.
@@ -93,7 +93,8 @@ fn integrity_failed() -> crate::error::Error {
 /// size. `input` is a multiple of 8 bytes and at least 8 (RFC 5649 uses one block).
 pub fn kw_wrap_with(key: &dyn AesKey, iv: [u8; 8], input: &[u8]) -> Result<Vec<u8>> {
     let n = input.len() / 8;
-    let mut out = vec![0u8; 8 + input.len()];
+    // Holds key data until the last round: zeroized if a round fails.
+    let mut out = Zeroizing::new(vec![0u8; 8 + input.len()]);
     out[8..].copy_from_slice(input);
     let mut a = iv;
     let mut b = Zeroizing::new([0u8; BLOCK]);
@@ -111,7 +112,7 @@ pub fn kw_wrap_with(key: &dyn AesKey, iv: [u8; 8], input: &[u8]) -> Result<Vec<u
         }
     }
     out[..8].copy_from_slice(&a);
-    Ok(out)
+    Ok(std::mem::take(&mut *out))
 }
 
 /// RFC 3394 §2.2.2 unwrapping: returns the initial value found and the key data.

@@ -53,8 +53,10 @@ fn ecdsa_algs(
 /// The reduced hash as the digest aws-lc expects (see the module comment).
 fn as_digest(curve: Curve, input: &[u8]) -> Result<Digest> {
     let (_, _, alg) = ecdsa_algs(curve);
-    let skip = input.len().checked_sub(alg.output_len).filter(|_| input.len() == curve.field_len());
-    let digest = skip.and_then(|s| Digest::import_less_safe(&input[s..], alg).ok());
+    // P-256 and P-384: all of it; P-521: the last 64 of 66 bytes, the first two zero.
+    let skip = curve.field_len() - alg.output_len;
+    let reduced = input.len() == curve.field_len() && input[..skip].iter().all(|b| *b == 0);
+    let digest = if reduced { Digest::import_less_safe(&input[skip..], alg).ok() } else { None };
     digest.ok_or_else(|| err(CKR_GENERAL_ERROR, "ECDSA input not reduced to the curve's length"))
 }
 

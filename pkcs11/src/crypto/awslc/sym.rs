@@ -82,7 +82,7 @@ fn iv128(iv: &[u8; BLOCK]) -> FixedLength<16> {
 }
 
 impl AesKey for Aes {
-    fn len(&self) -> usize {
+    fn key_len(&self) -> usize {
         self.raw.len()
     }
 

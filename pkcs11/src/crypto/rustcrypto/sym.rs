@@ -60,7 +60,7 @@ impl<C: Cipher> AesKey for Aes<C>
 where
     Cmac<C>: InnerInit<Inner = C> + hmac::digest::Mac + Send,
 {
-    fn len(&self) -> usize {
+    fn key_len(&self) -> usize {
         self.len
     }
 

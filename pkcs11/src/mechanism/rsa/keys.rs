@@ -172,3 +172,31 @@ pub fn decode_private_key(_provider: &dyn Provider, der: &[u8]) -> Result<Attrs>
     }
     Ok(attrs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::Lifetime;
+
+    /// `C_WrapKey`'s encoding and `C_UnwrapKey`'s decoding and checks give back the
+    /// generated key, attribute for attribute.
+    #[test]
+    fn pkcs8_round_trip_through_the_attributes() {
+        for name in crate::crypto::available() {
+            let provider = crate::crypto::select(Some(name)).unwrap();
+            let p = provider.as_ref();
+            let (mut public, mut private) = (Attrs::default(), Attrs::default());
+            public.set(CKA_MODULUS_BITS, ulong_value(2048));
+            generate(p, &Mechanism::new(CKM_RSA_PKCS_KEY_PAIR_GEN), &mut public, &mut private).unwrap();
+            let key = Object::new(1, Lifetime::Session(1), private.clone());
+            let der = encode_private_key(p, &key).unwrap();
+            let mut back = decode_private_key(p, &der).unwrap();
+            validate_import(p, Shape::Private(CKK_RSA), &mut back).unwrap();
+            for (ty, v) in private.iter() {
+                assert_eq!(back.get(ty), Some(v), "{name}: {ty:#x}");
+            }
+            assert_eq!(back.get(CKA_PUBLIC_KEY_INFO), public.get(CKA_PUBLIC_KEY_INFO));
+            assert_eq!(decode_private_key(p, &der[1..]).err().map(|e| e.rv()), Some(CKR_WRAPPED_KEY_INVALID));
+        }
+    }
+}
