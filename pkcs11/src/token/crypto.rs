@@ -71,12 +71,13 @@ fn drive<T: ?Sized>(slot: &mut Option<Active<T>>, f: impl FnOnce(&mut Active<T>)
 
 /// Delivers output computed by `compute`: a length query returns `bound`; output
 /// that does not fit is kept for the next call. `last` says whether delivering it
-/// ends the operation.
+/// ends the operation; `secret` whether the output is (and must be wiped).
 fn deliver<T: ?Sized>(
     a: &mut Active<T>,
     cap: Option<usize>,
     bound: usize,
     last: bool,
+    secret: bool,
     compute: impl FnOnce(&mut T) -> Result<Zeroizing<Vec<u8>>>,
 ) -> Result<Step> {
     let out = match a.pending.take() {
@@ -86,7 +87,8 @@ fn deliver<T: ?Sized>(
     };
     match cap {
         Some(c) if c >= out.len() => {
-            Ok(if last { Step::Done(Output::Data(out)) } else { Step::Keep(Output::Data(out)) })
+            let out = Output::Data(out).public_unless(secret);
+            Ok(if last { Step::Done(out) } else { Step::Keep(out) })
         }
         _ => {
             let n = out.len();
@@ -194,6 +196,13 @@ pub enum Dir {
     Decrypt,
 }
 
+impl Dir {
+    /// Whether this direction's output is secret: a plaintext is, a ciphertext not.
+    fn secret_output(self) -> bool {
+        matches!(self, Dir::Decrypt)
+    }
+}
+
 fn with_crypt<R>(
     m: &Module,
     session: CK_SESSION_HANDLE,
@@ -215,7 +224,7 @@ pub fn crypt(m: &Module, session: CK_SESSION_HANDLE, dir: Dir, input: &[u8], cap
             no_login_pending(a)?;
             single_part(a)?;
             let bound = a.op.one_shot_len(input.len());
-            deliver(a, cap, bound, true, |op| op.one_shot(input))
+            deliver(a, cap, bound, true, dir.secret_output(), |op| op.one_shot(input))
         })
     })?
 }
@@ -233,7 +242,7 @@ pub fn crypt_update(
             no_login_pending(a)?;
             a.multi = true;
             let bound = a.op.update_len(input.len());
-            deliver(a, cap, bound, false, |op| op.update(input))
+            deliver(a, cap, bound, false, dir.secret_output(), |op| op.update(input))
         })
     })?
 }
@@ -244,7 +253,7 @@ pub fn crypt_final(m: &Module, session: CK_SESSION_HANDLE, dir: Dir, cap: Option
         drive(slot, |a| {
             no_login_pending(a)?;
             let bound = a.op.finish_len();
-            deliver(a, cap, bound, true, |op| op.finish())
+            deliver(a, cap, bound, true, dir.secret_output(), |op| op.finish())
         })
     })?
 }
@@ -264,7 +273,7 @@ fn deliver_signature(
         return Ok(Step::Keep(Output::Len(n)));
     }
     let bound = a.op.sign_len();
-    deliver(a, cap, bound, true, compute)
+    deliver(a, cap, bound, true, false, compute)
 }
 
 /// `C_Sign`.

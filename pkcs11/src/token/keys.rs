@@ -156,7 +156,8 @@ pub fn wrap_key(
     if out.len() > c {
         return Ok(Output::Len(out.len()));
     }
-    Ok(Output::Data(out))
+    // A wrapped key is encrypted: it need not be wiped.
+    Ok(Output::Data(out).public_unless(false))
 }
 
 /// `C_UnwrapKey`.
