@@ -193,7 +193,6 @@ struct Chain {
     root: Vec<u8>,
     device: Vec<u8>,
     partition: Vec<u8>,
-    root_key: Key,
     device_key: Key,
     partition_key: Key,
     audit_key: Key,
@@ -237,7 +236,7 @@ fn chain(p: &dyn Provider, now: u64) -> Chain {
     ]
     .concat();
     std::fs::write(dir.path().join("chain.pem"), chain_pem).unwrap();
-    Chain { dir, root, device, partition, root_key, device_key, partition_key, audit_key }
+    Chain { dir, root, device, partition, device_key, partition_key, audit_key }
 }
 
 #[test]
@@ -484,7 +483,6 @@ fn evidence_verifies_with_openssl_cms_and_tampering_fails() {
         let o =
             openssl(other.dir.path(), &["cms", "-verify", "-inform", "DER", "-in", "ev.der", "-CAfile", "root.pem"]);
         assert!(!o.status.success(), "{name}: evidence verifies under a foreign root");
-        let _ = (&other.root, &other.root_key);
     }
 }
 
@@ -728,6 +726,5 @@ fn speed() {
             "{name}: P-256 sign {sign_only:?}; claims DER {encode_claims:?}; attested-key certificate \
              {parsed:?} (issuer parsed once), {unparsed:?} (issuer parsed each time); evidence {evidence:?}"
         );
-        let _ = (&c.root_key, &c.audit_key);
     }
 }
