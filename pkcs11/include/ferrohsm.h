@@ -15,6 +15,7 @@
 #define CKM_FERRO_DEVICE_ATTEST        0xC6480004UL /* device configuration and state attestation */
 #define CKM_FERRO_LOG_ATTEST           0xC6480005UL /* audit log attestation */
 #define CKM_FERRO_TIMESTAMP            0xC6480006UL /* RFC 3161 timestamp token */
+#define CKM_FERRO_DEVICE_CSR           0xC6480007UL /* PKCS#10 request for the device key (device SO) */
 
 /* Attributes */
 #define CKA_FERRO_ORIGIN               0xC6480001UL /* CK_ULONG: see CK_FERRO_ORIGIN_* */

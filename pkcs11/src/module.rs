@@ -99,6 +99,8 @@ pub fn initialize() -> Result<()> {
     }
     *module.slots.write() = tokens;
     crate::token::partition::refresh_all(&module);
+    // A fresh store gets its device root and attestation keys now.
+    crate::token::attest::ensure_chain(&module)?;
     log::info!("initialised: store {}, provider {}", module.store.path().display(), module.provider.name());
     *slot = Some(Arc::new(module));
     Ok(())

@@ -586,6 +586,7 @@ pub fn mechanism(v: cryptoki_sys::CK_ULONG) -> Option<&'static str> {
         0xc6480004 => "CKM_FERRO_DEVICE_ATTEST",
         0xc6480005 => "CKM_FERRO_LOG_ATTEST",
         0xc6480006 => "CKM_FERRO_TIMESTAMP",
+        0xc6480007 => "CKM_FERRO_DEVICE_CSR",
         _ => return None,
     })
 }

@@ -17,6 +17,9 @@ pub const CKM_FERRO_DEVICE_ATTEST: CK_MECHANISM_TYPE = 0xC648_0004;
 pub const CKM_FERRO_LOG_ATTEST: CK_MECHANISM_TYPE = 0xC648_0005;
 /// RFC 3161 timestamp token.
 pub const CKM_FERRO_TIMESTAMP: CK_MECHANISM_TYPE = 0xC648_0006;
+/// A PKCS#10 request for the device key, so an outside CA can certify it (device
+/// SO; an extension beyond DESIGN.md's table, see docs/attestation.md).
+pub const CKM_FERRO_DEVICE_CSR: CK_MECHANISM_TYPE = 0xC648_0007;
 
 /// `CK_ULONG`: how the object came to be (see [`Origin`]).
 pub const CKA_FERRO_ORIGIN: CK_ATTRIBUTE_TYPE = 0xC648_0001;

@@ -522,7 +522,8 @@ fn a_sensitive_unextractable_token_pair_keeps_its_value_inside_and_works_after_a
     h.restart();
     let s = h.open(0, true);
     assert_rv!(h.login(s, CKU_USER, USER_PIN), CKR_OK);
-    let find = |class| h.find(s, &Tmpl::new().class(class).ulong(CKA_KEY_TYPE, CKK_EC));
+    // The partition's own attestation and timestamp keys are EC keys too (role ≠ 0).
+    let find = |class| h.find(s, &Tmpl::new().class(class).ulong(CKA_KEY_TYPE, CKK_EC).ulong(CKA_FERRO_KEY_ROLE, 0));
     let (publics, privates) = (find(CKO_PUBLIC_KEY), find(CKO_PRIVATE_KEY));
     assert_eq!((publics.len(), privates.len()), (1, 1));
     assert_rv!(verify(s, CKM_ECDSA_SHA256, publics[0], b"before", &sig), CKR_OK);

@@ -1401,8 +1401,10 @@ fn find_by_class_label_id_unique_id_and_several_at_once() {
 
     assert_eq!(sorted(h.find(s, &Tmpl::new().class(CKO_DATA))), sorted(vec![d1, d2]));
     assert_eq!(sorted(h.find(s, &Tmpl::new().class(CKO_SECRET_KEY))), sorted(vec![k1, k2, k3]));
-    assert_eq!(h.find(s, &Tmpl::new().class(CKO_PUBLIC_KEY)), vec![p]);
-    assert!(h.find(s, &Tmpl::new().class(CKO_PRIVATE_KEY)).is_empty());
+    // The partition's own attestation and timestamp keys are keys too: role ≠ 0.
+    let user = |t: Tmpl| t.ulong(CKA_FERRO_KEY_ROLE, 0);
+    assert_eq!(h.find(s, &user(Tmpl::new().class(CKO_PUBLIC_KEY))), vec![p]);
+    assert!(h.find(s, &user(Tmpl::new().class(CKO_PRIVATE_KEY))).is_empty());
     assert_eq!(sorted(h.find(s, &Tmpl::new().label("alpha"))), sorted(vec![d1, k1, p]));
     assert!(h.find(s, &Tmpl::new().label("alph")).is_empty(), "labels match whole");
     assert_eq!(sorted(h.find(s, &Tmpl::new().bytes(CKA_ID, b"\x01"))), sorted(vec![k1, k2, p]));
@@ -1431,12 +1433,20 @@ fn an_empty_find_lists_everything_visible() {
     let session = h.create(s, &data("session", false)).unwrap();
     let private = h.create(s, &aes("key", &KEY16).token(true)).unwrap();
     let all = h.find(s, &Tmpl::new());
+    // Besides the user's objects: the partition's policy object, and its attestation
+    // and timestamp keys (public key, private key, certificate each), all public.
     let partition: Vec<_> =
         all.iter().copied().filter(|&o| h.get_ulong(s, o, CKA_CLASS) == CKO_FERRO_PARTITION).collect();
     assert_eq!(partition.len(), 1);
-    assert_eq!(sorted(all.clone()), sorted(vec![public, session, private, partition[0]]));
+    let chain: Vec<_> =
+        all.iter().copied().filter(|&o| h.get(s, o, CKA_FERRO_KEY_ROLE).is_ok_and(|r| r != [0; 8])).collect();
+    assert_eq!(chain.len(), 6, "two keys of the chain, three objects each");
+    let mut expected = vec![public, session, private, partition[0]];
+    expected.extend(&chain);
+    assert_eq!(sorted(all.clone()), sorted(expected.clone()));
     assert_eq!(call!(C_Logout, s), CKR_OK);
-    assert_eq!(sorted(h.find(s, &Tmpl::new())), sorted(vec![public, session, partition[0]]), "without the user");
+    expected.retain(|&o| o != private);
+    assert_eq!(sorted(h.find(s, &Tmpl::new())), sorted(expected), "without the user");
 }
 
 #[test]

@@ -302,9 +302,17 @@ fn plus_years(t: DateTime, years: u16) -> Result<DateTime> {
 /// attributes, signed by `signer` (the key of `spki`): what `ferrohsm device csr`
 /// writes for an outside CA.
 pub fn csr(subject: &Subject, spki: &[u8], signer: &dyn Signer) -> Result<Vec<u8>> {
+    csr_with_name(&subject.to_der()?, spki, signer)
+}
+
+/// A PKCS#10 request for `spki` with the subject `name` (a DER Name a caller gave:
+/// `CKR_DATA_INVALID` when it is not one), signed by `signer`.
+pub fn csr_with_name(name: &[u8], spki: &[u8], signer: &dyn Signer) -> Result<Vec<u8>> {
+    let subject =
+        Name::from_der(name).map_err(|_| err(cryptoki_sys::CKR_DATA_INVALID, "the subject is not a DER Name"))?;
     let info = CertReqInfo {
         version: x509_cert::request::Version::V1,
-        subject: Name::from_der(&subject.to_der()?).map_err(encoding)?,
+        subject,
         public_key: SubjectPublicKeyInfoOwned::from_der(spki).map_err(parsing("the public key"))?,
         attributes: SetOfVec::new(),
     };

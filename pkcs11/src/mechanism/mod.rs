@@ -239,6 +239,7 @@ impl Registry {
         ec::register(&mut r, provider);
         aes::register(&mut r, provider);
         hmac::register(&mut r, provider);
+        crate::token::attest::register(&mut r);
         r
     }
 

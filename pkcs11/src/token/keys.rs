@@ -66,7 +66,14 @@ pub fn generate_key_pair(
         (p, q)
     };
     generate(m.provider.as_ref(), mech, &mut pub_attrs, &mut priv_attrs)?;
-    let handles = insert_many(m, &s, &mut s.token.write(), vec![pub_attrs, priv_attrs])?;
+    let mut st = s.token.write();
+    // In a user partition the pair is born with its attestation certificate, in the
+    // same store batch: all three, or none.
+    let mut all = vec![pub_attrs, priv_attrs];
+    if let Some(cert) = super::attest::birth_certificate(m, &s, &st, &all[1])? {
+        all.push(cert);
+    }
+    let handles = insert_many(m, &s, &mut st, all)?;
     Ok((handles[0], handles[1]))
 }
 

@@ -1,6 +1,7 @@
 //! Slots, tokens, sessions and login state, and the safe functions behind the C
 //! entry points (one submodule per chapter of the spec).
 
+pub mod attest;
 pub mod crypto;
 pub mod digest;
 pub mod general;

@@ -12,7 +12,7 @@ use crate::module::Module;
 use crate::object::attr::{Kind, bool_value, kind};
 use crate::object::build::{self, Ctx, Op, is_secret};
 use crate::object::{Attrs, Lifetime, Object, Template};
-use crate::vendor::{CKA_FERRO_ATTESTS, CKO_FERRO_PARTITION};
+use crate::vendor::{CKA_FERRO_ATTESTS, CKA_FERRO_KEY_ROLE, CKO_FERRO_PARTITION};
 
 /// A find in progress: the matches, taken when it started.
 pub struct Find {
@@ -131,6 +131,9 @@ pub fn create_object(m: &Module, session: CK_SESSION_HANDLE, template: &Template
     let s = m.session(session)?;
     if template.ulong(CKA_CLASS)? == Some(CKO_FERRO_PARTITION as u64) {
         return partition::create(m, &s, template);
+    }
+    if template.ulong(CKA_CLASS)? == Some(CKO_CERTIFICATE as u64) && template.get(CKA_FERRO_KEY_ROLE).is_some() {
+        return super::attest::import_certificate(m, &s, template);
     }
     let mut st = s.token.write();
     let mut attrs = build::build(template, None, None, Op::Create, &ctx(m, &st))?;

@@ -130,8 +130,9 @@ pub fn create(m: &Module, s: &Session, template: &Template) -> Result<CK_OBJECT_
         (attrs.get(CKA_LABEL).unwrap_or_default().to_vec(), policy)
     };
     let rec = m.store.create_partition(&label, policy)?;
-    m.add_token(rec.clone())?;
+    let token = m.add_token(rec.clone())?;
     refresh(m, rec.id);
+    super::attest::ensure_partition_keys(m, &token)?;
     log::info!("partition {} created", rec.id);
     let st = s.token.state.read();
     st.objects
