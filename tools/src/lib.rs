@@ -5,6 +5,7 @@
 //! verifier that a CA can call offline ([`verify`]).
 //!
 //! - [`module`]: where the module is and how it is loaded.
+//! - [`attest`]: key attestations, the chain and attested requests through PKCS#11.
 //! - [`token`]: slots, the admin token, sessions with a role logged in, counting.
 //! - [`partition`]: `CKO_FERRO_PARTITION` objects on the admin token.
 //! - [`vendor`]: the vendor constants and raw attribute helpers.
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attest;
 pub mod error;
 pub mod module;
 pub mod partition;
