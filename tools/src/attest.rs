@@ -247,7 +247,9 @@ pub fn attestation_attribute(
     let attestation = if evidence {
         Attestation::Evidence(der)
     } else {
-        Attestation::Certificate(Cert::from_der(&der).map_err(|e| Error::Unexpected(format!("the attestation: {e}")))?)
+        Attestation::Certificate(Box::new(
+            Cert::from_der(&der).map_err(|e| Error::Unexpected(format!("the attestation: {e}")))?,
+        ))
     };
     let (chain, _root) = chain(ctx, slot)?;
     csr::attestation_attribute(&attestation, &chain)

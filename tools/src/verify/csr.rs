@@ -103,7 +103,7 @@ impl Request {
             let der = st.stmt.to_der().map_err(|e| bad(e.to_string()))?;
             if st.r#type == *oids::KEY_ATTESTATION {
                 let c = Cert::from_der(&der).map_err(|e| bad(format!("the attestation certificate: {e}")))?;
-                return Ok(Some((Attestation::Certificate(c), certs)));
+                return Ok(Some((Attestation::Certificate(Box::new(c)), certs)));
             }
             if st.r#type == *oids::EVIDENCE {
                 return Ok(Some((Attestation::Evidence(der), certs)));

@@ -8,7 +8,7 @@ pub fn encode(bytes: &[u8]) -> String {
 /// Parses hex (either case accepted on input; an odd length or another character is
 /// an error).
 pub fn decode(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits ({})", s.len()));
     }
     (0..s.len())

@@ -219,7 +219,7 @@ pub fn certificates(bytes: &[u8]) -> Result<Vec<Cert>, String> {
 /// An attestation as read: its DER, PEM decoded.
 pub enum Attestation {
     /// A key attestation certificate.
-    Certificate(Cert),
+    Certificate(Box<Cert>),
     /// CMS `ContentInfo` (signed evidence), DER.
     Evidence(Vec<u8>),
 }
@@ -234,7 +234,7 @@ pub fn attestation(bytes: &[u8]) -> Result<Attestation, String> {
         }
         let (label, der) = blocks.remove(0);
         match label.as_str() {
-            "CERTIFICATE" => return Cert::from_der(&der).map(Attestation::Certificate),
+            "CERTIFICATE" => return Cert::from_der(&der).map(|c| Attestation::Certificate(Box::new(c))),
             "CMS" | "PKCS7" => return Ok(Attestation::Evidence(der)),
             other => return Err(format!("a PEM block {other}, neither CERTIFICATE nor CMS")),
         }
@@ -245,7 +245,7 @@ pub fn attestation(bytes: &[u8]) -> Result<Attestation, String> {
     // SEQUENCE { OBJECT IDENTIFIER ...: the second tag tells them apart.
     let second = der_second_tag(&der).ok_or("the attestation is neither PEM nor DER")?;
     match second {
-        0x30 => Cert::from_der(&der).map(Attestation::Certificate),
+        0x30 => Cert::from_der(&der).map(|c| Attestation::Certificate(Box::new(c))),
         0x06 => Ok(Attestation::Evidence(der)),
         _ => Err("the attestation is neither a certificate nor CMS".into()),
     }

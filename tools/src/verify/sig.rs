@@ -118,7 +118,7 @@ fn ecdsa_prehash(curve: &Oid, point: &[u8], prehash: &[u8], sig: &[u8]) -> Resul
 /// Converts a raw ECDSA signature `r || s` (as PKCS#11 returns it) to DER
 /// `ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }`.
 pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, SigError> {
-    if raw.is_empty() || raw.len() % 2 != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return Err(format!("a raw ECDSA signature of {} bytes", raw.len()));
     }
     let (r, s) = raw.split_at(raw.len() / 2);
