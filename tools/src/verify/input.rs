@@ -120,14 +120,15 @@ impl Cert {
         })
     }
 
-    /// The subject, as an RFC 4514 string.
+    /// The subject for messages: its common name in quotes when it has one (ours
+    /// name the device serial there), else the RFC 4514 string.
     pub fn subject(&self) -> String {
-        self.subject.to_string()
+        short_name(&self.subject)
     }
 
-    /// The issuer, as an RFC 4514 string.
+    /// The issuer for messages, as [`Cert::subject`].
     pub fn issuer(&self) -> String {
-        self.issuer.to_string()
+        short_name(&self.issuer)
     }
 
     /// The extension `id`, if present once (twice is an error).
@@ -138,6 +139,14 @@ impl Cert {
             return Err(format!("{} has the extension {id} twice", self.subject()));
         }
         Ok(first)
+    }
+}
+
+/// A name for messages: `"CN"` when there is a common name, else RFC 4514.
+pub fn short_name(name: &Name) -> String {
+    match name.common_name() {
+        Ok(Some(cn)) => format!("\"{}\"", cn.value()),
+        _ => format!("\"{name}\""),
     }
 }
 

@@ -63,10 +63,10 @@ pub enum Check {
     /// The claims decode (DER extension or JSON) and say what protection the keys
     /// have.
     Claims,
-    /// The claims describe the certified key, and the request's key is that key.
-    KeyMatch,
     /// The attestation's nonce is the one expected.
     Nonce,
+    /// The claims describe the certified key, and the request's key is that key.
+    KeyMatch,
     /// The claims meet the policy.
     Policy,
 }
@@ -86,8 +86,8 @@ impl Check {
             Check::KeyUsage => "key usage",
             Check::Purpose => "purpose",
             Check::Claims => "claims",
-            Check::KeyMatch => "key match",
             Check::Nonce => "nonce",
+            Check::KeyMatch => "key match",
             Check::Policy => "policy",
         }
     }
@@ -439,6 +439,30 @@ pub fn verify(inputs: &Inputs) -> Result<Summary, Failure> {
         return Err(Failure::new(Check::Claims, "the device claims name no software or serial").with_summary(&summary));
     }
 
+    // Nonce.
+    if let Some(want) = &inputs.nonce {
+        match &summary.claims.nonce {
+            Some(got) if got == want => summary.nonce_checked = true,
+            Some(got) => {
+                return Err(Failure::new(
+                    Check::Nonce,
+                    format!("the attestation's nonce is {}, not the expected {}", hex::encode(got), hex::encode(want)),
+                )
+                .with_summary(&summary));
+            }
+            None => {
+                return Err(Failure::new(
+                    Check::Nonce,
+                    format!(
+                        "the attestation carries no nonce (a birth certificate?), and {} was expected",
+                        hex::encode(want)
+                    ),
+                )
+                .with_summary(&summary));
+            }
+        }
+    }
+
     // Key match: the claims are about the certified key; the request's key is it.
     if let Some(k) = &key {
         claims_match_key(claims, k).map_err(|e| Failure::new(Check::KeyMatch, e).with_summary(&summary))?;
@@ -464,30 +488,6 @@ pub fn verify(inputs: &Inputs) -> Result<Summary, Failure> {
             .with_summary(&summary));
         }
         summary.csr_subject = Some(r.subject.clone());
-    }
-
-    // Nonce.
-    if let Some(want) = &inputs.nonce {
-        match &summary.claims.nonce {
-            Some(got) if got == want => summary.nonce_checked = true,
-            Some(got) => {
-                return Err(Failure::new(
-                    Check::Nonce,
-                    format!("the attestation's nonce is {}, not the expected {}", hex::encode(got), hex::encode(want)),
-                )
-                .with_summary(&summary));
-            }
-            None => {
-                return Err(Failure::new(
-                    Check::Nonce,
-                    format!(
-                        "the attestation carries no nonce (a birth certificate?), and {} was expected",
-                        hex::encode(want)
-                    ),
-                )
-                .with_summary(&summary));
-            }
-        }
     }
 
     // Policy.
@@ -532,7 +532,7 @@ impl Summary {
             "nonce:",
             match &c.nonce {
                 Some(n) if self.nonce_checked => format!("{} (as expected)", hex::encode(n)),
-                Some(n) => format!("{} (not checked: no --nonce)", hex::encode(n)),
+                Some(n) => format!("{} (not checked)", hex::encode(n)),
                 None => "none (birth certificate)".into(),
             },
         );
@@ -621,7 +621,10 @@ impl Summary {
         if let Some(subject) = &self.csr_subject {
             line("request:", format!("{subject}: its key is the attested key"));
         }
-        line("chain:", self.path.join(" <- "));
+        for (i, name) in self.path.iter().enumerate() {
+            let role = if i + 1 == self.path.len() { " (pinned root)" } else { "" };
+            line(if i == 0 { "chain:" } else { "" }, format!("{}{name}{role}", if i == 0 { "" } else { "<- " }));
+        }
         line("valid at:", time_text(self.at));
         let rules = {
             let p = &self.policy;
