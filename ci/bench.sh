@@ -2,11 +2,18 @@
 # ci/bench.sh: measure ferrohsm beside SoftHSM and kryoptic, on this machine, in one run,
 # and print one markdown table (docs/performance.md explains the rows and the targets).
 #
-#   ci/bench.sh                 full run: all three modules
+#   ci/bench.sh                 full run: all four columns
 #   ci/bench.sh --quick         smaller counts and time budgets, for a smoke run
-#   ci/bench.sh --only ferrohsm one module (ferrohsm, softhsm or kryoptic); repeatable
+#   ci/bench.sh --only ferrohsm one column (ferrohsm, ferrohsm-rustcrypto, softhsm or
+#                               kryoptic); repeatable
 #   ci/bench.sh --build-only    install and build everything, measure nothing
-#   ci/bench.sh --check         exit 1 when ferrohsm misses a target of issue 2
+#   ci/bench.sh --check         exit 1 when ferrohsm misses a target of issue 2 or 3
+#
+# ferrohsm is built once with both crypto providers (cargo feature `rustcrypto` beside the
+# default `aws-lc`) and measured twice, each time on its own fresh store:
+# FERROHSM_PROVIDER=aws-lc for the column "ferrohsm" (the one the targets are for) and
+# FERROHSM_PROVIDER=rustcrypto for "ferrohsm (rustcrypto)". FERROHSM_CONF names an empty
+# configuration file, so that no configuration of the user's changes what is measured.
 #
 # It exits non-zero when a module cannot be measured at all; a row that fails on one
 # module (a call a peer does not support, say) shows as "failed" in the table instead.
@@ -51,11 +58,11 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ ${#only[@]} -gt 0 ] || only=(ferrohsm softhsm kryoptic)
+[ ${#only[@]} -gt 0 ] || only=(ferrohsm ferrohsm-rustcrypto softhsm kryoptic)
 for m in "${only[@]}"; do
     case "$m" in
-        ferrohsm | softhsm | kryoptic) ;;
-        *) echo "unknown module '$m': ferrohsm, softhsm or kryoptic" >&2; exit 2 ;;
+        ferrohsm | ferrohsm-rustcrypto | softhsm | kryoptic) ;;
+        *) echo "unknown module '$m': ferrohsm, ferrohsm-rustcrypto, softhsm or kryoptic" >&2; exit 2 ;;
     esac
 done
 wants() { local m; for m in "${only[@]}"; do [ "$m" = "$1" ] && return 0; done; return 1; }
@@ -154,8 +161,9 @@ EOF
 wants kryoptic && build_kryoptic
 
 # --- ferrohsm and the bench binary ------------------------------------------------------
-say "building ferrohsm (release) and the bench binary"
-(cd "$root" && cargo build --release --quiet -p ferrohsm-pkcs11 -p ferrohsm-bench)
+# Both providers in one library; FERROHSM_PROVIDER picks one at C_Initialize.
+say "building ferrohsm (release, providers aws-lc and rustcrypto) and the bench binary"
+(cd "$root" && cargo build --release --quiet -p ferrohsm-pkcs11 -p ferrohsm-bench --features ferrohsm-pkcs11/rustcrypto)
 target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 bench=$target_dir/release/ferrohsm-bench
 ferrohsm_so=$target_dir/release/libferrohsm_pkcs11.so
@@ -175,11 +183,27 @@ common=(--token-label "$TOKEN_LABEL" --pin "$USER_PIN")
 results=()
 broken=()
 
-if wants ferrohsm; then
-    export FERROHSM_STORE=$work/ferrohsm/store
+# Runs a command in the environment of one column: for the two ferrohsm columns, their
+# own store and provider (and the empty configuration file).
+printf '# ferrohsm-bench: an empty configuration, so every setting is the default\n' >"$work/ferrohsm.toml"
+in_env() {
+    local m=$1
+    shift
+    case "$m" in
+        ferrohsm)
+            FERROHSM_CONF=$work/ferrohsm.toml FERROHSM_STORE=$work/ferrohsm/store FERROHSM_PROVIDER=aws-lc "$@" ;;
+        ferrohsm-rustcrypto)
+            FERROHSM_CONF=$work/ferrohsm.toml FERROHSM_STORE=$work/ferrohsm-rustcrypto/store \
+                FERROHSM_PROVIDER=rustcrypto "$@" ;;
+        *) "$@" ;;
+    esac
+}
+
+for m in ferrohsm ferrohsm-rustcrypto; do
+    wants "$m" || continue
     # Slot 0 of a fresh store is its one uninitialised user partition.
-    "$bench" init --module "$ferrohsm_so" --slot 0 --label "$TOKEN_LABEL" --so-pin "$SO_PIN" --pin "$USER_PIN"
-fi
+    in_env "$m" "$bench" init --module "$ferrohsm_so" --slot 0 --label "$TOKEN_LABEL" --so-pin "$SO_PIN" --pin "$USER_PIN"
+done
 if wants softhsm; then
     mkdir -p "$work/softhsm/tokens"
     printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
@@ -195,16 +219,16 @@ if wants kryoptic; then
 fi
 
 # --- measure, one module at a time, one process each --------------------------------------
-for m in ferrohsm softhsm kryoptic; do
+for m in ferrohsm ferrohsm-rustcrypto softhsm kryoptic; do
     wants "$m" || continue
     case "$m" in
-        ferrohsm) so=$ferrohsm_so ;;
+        ferrohsm | ferrohsm-rustcrypto) so=$ferrohsm_so ;;
         softhsm) so=$SOFTHSM_MODULE ;;
         kryoptic) so=$kryoptic_so ;;
     esac
     say "measuring $m ($so)"
     t0=$(date +%s)
-    if "$bench" measure --name "$m" --module "$so" "${common[@]}" "${mode[@]}" --out "$work/$m.tsv"; then
+    if in_env "$m" "$bench" measure --name "$m" --module "$so" "${common[@]}" "${mode[@]}" --out "$work/$m.tsv"; then
         say "$m done in $(($(date +%s) - t0)) s"
         results+=("$m=$work/$m.tsv")
     else

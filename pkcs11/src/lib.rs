@@ -12,6 +12,7 @@
 // `CK_ULONG` is `u64` on this platform but `u32` on others: the casts are for portability.
 #![allow(clippy::unnecessary_cast)]
 
+pub mod attest;
 pub mod crypto;
 pub mod error;
 pub mod ffi;

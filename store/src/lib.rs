@@ -373,11 +373,19 @@ impl Store {
         Ok(rec)
     }
 
-    /// Initialises (or re-initialises) a token: destroys every object of the partition,
+    /// Initialises (or re-initialises) a token: destroys every object of the partition
+    /// but those in `keep` (the partition's own keys, which are not the token's to lose),
     /// makes a new master key, sets the SO PIN and label, and clears the user PIN.
     ///
     /// Re-initialising needs the current SO PIN; the caller checks it with [`Store::login`].
-    pub fn init_token(&self, id: u32, so_pin: &[u8], label: &[u8]) -> Result<(PartitionRecord, MasterKey)> {
+    /// Objects in `keep` must not be sealed under the old master key (it is replaced).
+    pub fn init_token(
+        &self,
+        id: u32,
+        so_pin: &[u8],
+        label: &[u8],
+        keep: &[u64],
+    ) -> Result<(PartitionRecord, MasterKey)> {
         let master = MasterKey::generate(self.cipher.as_ref());
         // The KDF runs outside the lock: it is the slow part.
         let so = self.wrap_master(id, Role::So, so_pin, &master)?;
@@ -389,7 +397,8 @@ impl Store {
         rec.user = None;
         rec.flags = 0;
         rec.last_login = 0;
-        let keys = self.object_keys(id)?;
+        let keys: Vec<_> =
+            self.object_keys(id)?.into_iter().filter(|k| object_id_of(k).is_ok_and(|o| !keep.contains(&o))).collect();
         let encoded = rec.encode();
         (&self.partitions, &self.objects).transaction(|(p, o)| {
             for k in &keys {
@@ -484,6 +493,23 @@ impl Store {
         self.flush()
     }
 
+    /// Writes several objects of one partition in one atomic batch and one flush (a
+    /// key pair and its attestation certificate: all of them, or none).
+    pub fn put_objects(
+        &self,
+        partition: u32,
+        objects: &[(u64, Vec<NewAttr<'_>>)],
+        master: Option<&MasterKey>,
+    ) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (object, attrs) in objects {
+            let rec = self.seal_record(partition, *object, attrs, master)?;
+            batch.insert(&object_key(partition, *object), rec.encode());
+        }
+        self.objects.apply_batch(batch)?;
+        self.flush()
+    }
+
     fn seal_record(
         &self,
         partition: u32,
@@ -511,7 +537,16 @@ impl Store {
 
     /// Deletes an object. Deleting one that is not there is not an error.
     pub fn delete_object(&self, partition: u32, object: u64) -> Result<()> {
-        self.objects.remove(object_key(partition, object))?;
+        self.delete_objects(partition, &[object])
+    }
+
+    /// Deletes several objects in one atomic batch and one flush.
+    pub fn delete_objects(&self, partition: u32, objects: &[u64]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for o in objects {
+            batch.remove(&object_key(partition, *o));
+        }
+        self.objects.apply_batch(batch)?;
         self.flush()
     }
 

@@ -92,7 +92,7 @@ fn partition_ids_are_never_reused() {
 fn pins_unlock_the_master_key_count_failures_and_lock() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let (_, master) = store.init_token(0, b"so-pin", b"t").unwrap();
+    let (_, master) = store.init_token(0, b"so-pin", b"t", &[]).unwrap();
     store.set_pin(0, Role::User, b"user-pin", &master).unwrap();
     store
         .put_object(0, 1, &[NewAttr { ty: 0x11, value: b"secret-value-123", seal: Seal::Partition }], Some(&master))
@@ -126,12 +126,15 @@ fn reinitialising_wipes_only_that_partition() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let other = store.create_partition(b"other", vec![]).unwrap();
-    let (_, m0) = store.init_token(0, b"so", b"zero").unwrap();
-    let (_, m1) = store.init_token(other.id, b"so", b"one").unwrap();
+    let (_, m0) = store.init_token(0, b"so", b"zero", &[]).unwrap();
+    let (_, m1) = store.init_token(other.id, b"so", b"one", &[]).unwrap();
     store.put_object(0, 10, &[NewAttr { ty: 3, value: b"label", seal: Seal::None }], Some(&m0)).unwrap();
     store.put_object(other.id, 11, &[NewAttr { ty: 3, value: b"label", seal: Seal::None }], Some(&m1)).unwrap();
-    store.init_token(0, b"so2", b"zero").unwrap();
-    assert_eq!(store.count_objects(0), 0);
+    store.put_object(0, 12, &[NewAttr { ty: 3, value: b"kept", seal: Seal::Device }], None).unwrap();
+    store.init_token(0, b"so2", b"zero", &[12]).unwrap();
+    // Only the object asked to be kept stays.
+    let left: Vec<u64> = store.objects(0).map(|r| r.unwrap().0).collect();
+    assert_eq!(left, vec![12]);
     assert_eq!(store.count_objects(other.id), 1);
     assert!(store.partition(0).unwrap().user.is_none());
 }
@@ -143,7 +146,7 @@ fn no_secret_byte_reaches_the_files() {
     let pin = b"PIN-THAT-MUST-NOT-LEAK";
     {
         let store = open(dir.path());
-        let (_, m) = store.init_token(0, pin, b"t").unwrap();
+        let (_, m) = store.init_token(0, pin, b"t", &[]).unwrap();
         store.set_pin(0, Role::User, pin, &m).unwrap();
         store
             .put_object(
@@ -202,4 +205,24 @@ fn sealing_without_the_master_key_is_refused() {
     let r = store.put_object(0, 1, &[NewAttr { ty: 0x11, value: b"k", seal: Seal::Partition }], None);
     assert!(matches!(r, Err(Error::Locked)));
     assert_eq!(store.count_objects(0), 0);
+}
+
+#[test]
+fn several_objects_are_written_and_deleted_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let objs: Vec<(u64, Vec<NewAttr<'_>>)> =
+        (1..=3).map(|i| (i, vec![NewAttr { ty: 3, value: b"x", seal: Seal::None }])).collect();
+    store.put_objects(0, &objs, None).unwrap();
+    assert_eq!(store.count_objects(0), 3);
+    // A batch that cannot be sealed writes nothing.
+    let bad = vec![
+        (7, vec![NewAttr { ty: 3, value: b"y", seal: Seal::None }]),
+        (8, vec![NewAttr { ty: 0x11, value: b"k", seal: Seal::Partition }]),
+    ];
+    assert!(matches!(store.put_objects(0, &bad, None), Err(Error::Locked)));
+    assert_eq!(store.count_objects(0), 3);
+    store.delete_objects(0, &[1, 3]).unwrap();
+    let left: Vec<u64> = store.objects(0).map(|r| r.unwrap().0).collect();
+    assert_eq!(left, vec![2]);
 }

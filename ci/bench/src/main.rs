@@ -6,13 +6,16 @@
 //! ferrohsm-bench init --module SO --slot N --label L --so-pin P --pin P
 //!     C_InitToken, SO login, C_InitPIN: a token ready for the bench.
 //! ferrohsm-bench measure --name NAME --module SO --token-label L --pin P [--quick] [--out FILE]
-//!     every row of the table against one module; the result file feeds `table`.
+//!                        [--rows ID,ID...]
+//!     every row of the table (or the rows named) against one module; the result file
+//!     feeds `table`. Naming rows is for a profiler: `--rows aes256_gcm_1mib`.
 //! ferrohsm-bench table [--quick] [--check] NAME=FILE...
 //!     the markdown table from result files; with --check, fails when ferrohsm misses a target.
 //! ferrohsm-bench login-once --module SO --slot N --pin P
 //!     (internal) one timed C_Initialize + C_OpenSession + C_Login; prints the three in ms.
 //! ```
 
+mod cpu;
 mod measure;
 mod p11;
 mod table;
@@ -97,13 +100,25 @@ fn measure(args: &Args) -> Result<(), String> {
     let config = Config::new(args.flag("--quick"));
     let mut bench =
         Bench::new(PathBuf::from(args.get("module")?), args.get("token-label")?, args.get("pin")?.as_bytes(), config)?;
-    let mut outcomes = Vec::new();
-    for m in MEASUREMENTS {
+    let only: Option<Vec<&str>> = args.values.get("rows").map(|r| r.split(',').map(str::trim).collect());
+    if let Some(only) = &only {
+        let unknown: Vec<&&str> = only.iter().filter(|id| !MEASUREMENTS.iter().any(|m| m.id == **id)).collect();
+        if !unknown.is_empty() {
+            let ids: Vec<&str> = MEASUREMENTS.iter().map(|m| m.id).collect();
+            return Err(format!("--rows: no row {unknown:?}; the rows are {ids:?}"));
+        }
+    }
+    let mut rows = Vec::new();
+    for m in measure::run_order().filter(|m| only.as_ref().is_none_or(|o| o.contains(&m.id))) {
         let title = (m.title)(&config);
         let started = std::time::Instant::now();
+        let before = cpu::Snapshot::now();
         let outcome = (m.run)(&mut bench);
+        let around = before.and_then(|a| a.others_until(&cpu::Snapshot::now()?));
+        let others = bench.take_others().or(around);
+        let busy = others.map_or(String::new(), |o| format!("; other processes used {o:.2} CPUs"));
         match &outcome {
-            Ok(v) => eprintln!("  {name}: {title}: {v:.3} ({:.1} s)", started.elapsed().as_secs_f64()),
+            Ok(v) => eprintln!("  {name}: {title}: {v:.3} ({:.1} s{busy})", started.elapsed().as_secs_f64()),
             Err(e) => {
                 eprintln!("  {name}: {title}: FAILED: {e}");
                 // Whatever the failure left behind (an active operation, a lost login)
@@ -111,10 +126,10 @@ fn measure(args: &Args) -> Result<(), String> {
                 bench.reset_session();
             }
         }
-        outcomes.push((m.id, outcome));
+        rows.push((m.id, outcome, others));
     }
     bench.release().map_err(|e| e.to_string())?;
-    let text = table::to_file(&outcomes);
+    let text = table::to_file(&rows);
     match args.values.get("out") {
         Some(path) => std::fs::write(path, text).map_err(|e| format!("{path}: {e}")),
         None => {
@@ -135,7 +150,7 @@ fn table(args: &Args) -> Result<(), String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
         results.push((name.to_string(), table::from_file(&text)?));
     }
-    let (text, missed) = table::render(&config, &results);
+    let (text, missed) = table::render(&config, cpu::cpus(), &results);
     print!("{text}");
     if args.flag("--check") && missed > 0 {
         return Err(format!("ferrohsm missed {missed} target(s)"));

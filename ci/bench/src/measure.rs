@@ -1,17 +1,23 @@
 //! The measurements: one list of named rows, each a function run against one module.
 //!
-//! To add a row (the crypto rows of issue 3: ECDSA P-256 and RSA-2048 sign and verify,
-//! AES-256-GCM on 1 MiB, two-thread scaling), write a `fn(&mut Bench) -> Outcome` and add
-//! a [`Measurement`] to [`MEASUREMENTS`]; the table picks it up. Keys a row needs are made
-//! through [`Bench::session`] like the objects here; [`per_call`] times anything.
+//! To add a row, write a `fn(&mut Bench) -> Outcome` and add a [`Measurement`] to
+//! [`MEASUREMENTS`]; the table picks it up. Rows run in the list's order in one process;
+//! [`per_call`] times anything.
+//!
+//! The rows of issue 2 time the token and its store; the crypto rows of issue 3 time
+//! signatures and encryption with token keys that each module generates itself, with the
+//! same mechanism and the same templates everywhere ([`Bench::ec_key`], [`Bench::rsa_key`],
+//! [`Bench::aes_key`]).
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use cryptoki_sys::*;
 
-use crate::p11::{self, FALSE, Mechanism, Module, TRUE, Template};
+use crate::cpu;
+use crate::p11::{self, FALSE, GcmParams, Mechanism, Module, TRUE, Template};
 
 /// Object counts, repetitions and time budgets of one run.
 #[derive(Clone, Copy, Debug)]
@@ -47,12 +53,16 @@ pub enum Unit {
     Micros,
     /// Milliseconds; lower is better.
     Millis,
+    /// Gigabytes (10^9 bytes) per second; higher is better.
+    GigabytesPerSecond,
+    /// A ratio of two rates of the same module; higher is better.
+    Times,
 }
 
 impl Unit {
     /// Whether a higher value is better.
     pub fn higher_is_better(self) -> bool {
-        matches!(self, Unit::PerSecond)
+        matches!(self, Unit::PerSecond | Unit::GigabytesPerSecond | Unit::Times)
     }
 }
 
@@ -64,7 +74,6 @@ pub enum Target {
     /// Strictly below this value (in the row's unit).
     Below(f64),
     /// At least this value (in the row's unit).
-    #[expect(dead_code, reason = "for the crypto rows of issue 3, e.g. ECDSA P-256 sign ≥ 25,000/s")]
     AtLeast(f64),
 }
 
@@ -79,13 +88,28 @@ pub struct Measurement {
     pub title: fn(&Config) -> String,
     /// The unit of the number.
     pub unit: Unit,
-    /// Issue 2's target for ferrohsm, where it sets one.
+    /// The target for ferrohsm (issue 2's or issue 3's), where one is set.
     pub target: Option<Target>,
     /// Runs it on the module behind `bench`.
     pub run: fn(&mut Bench) -> Outcome,
+    /// How many CPUs the row keeps busy (the bench's threads; the module's work runs in
+    /// them). A row is marked when other processes crowded those CPUs.
+    pub threads: usize,
+    /// Runs before the other rows, on the freshly initialised token (which then holds only
+    /// the keys these rows make): the crypto rows, so that they time the cryptography and
+    /// not how a module finds a key among thousands of objects.
+    pub first: bool,
 }
 
-/// Every row, in table order. The init+login row runs last: it needs the module finalised.
+/// [`MEASUREMENTS`] in the order they run: those marked [`Measurement::first`], then the
+/// others, each group in table order.
+pub fn run_order() -> impl Iterator<Item = &'static Measurement> {
+    MEASUREMENTS.iter().filter(|m| m.first).chain(MEASUREMENTS.iter().filter(|m| !m.first))
+}
+
+/// Every row, in table order. They run in [`run_order`]: the crypto rows first, on the
+/// fresh token; then the store rows in this order, the init+login row last (it needs the
+/// module finalised).
 pub const MEASUREMENTS: &[Measurement] = &[
     Measurement {
         id: "create",
@@ -93,6 +117,8 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::PerSecond,
         target: Some(Target::TimesPeer("softhsm", 5.0)),
         run: create,
+        threads: 1,
+        first: false,
     },
     Measurement {
         id: "find",
@@ -100,6 +126,8 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::PerSecond,
         target: Some(Target::TimesPeer("softhsm", 100.0)),
         run: find,
+        threads: 1,
+        first: false,
     },
     Measurement {
         id: "get_attribute",
@@ -107,6 +135,8 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::Micros,
         target: Some(Target::Below(2.0)),
         run: get_attribute,
+        threads: 1,
+        first: false,
     },
     Measurement {
         id: "digest",
@@ -114,6 +144,71 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::Micros,
         target: Some(Target::Below(2.0)),
         run: digest,
+        threads: 1,
+        first: false,
+    },
+    Measurement {
+        id: "ecdsa_p256_sign",
+        title: |_| "ECDSA P-256 sign, CKM_ECDSA of a SHA-256 hash (signatures/s)".to_string(),
+        unit: Unit::PerSecond,
+        target: Some(Target::AtLeast(25_000.0)),
+        run: ecdsa_sign,
+        threads: 1,
+        first: true,
+    },
+    Measurement {
+        id: "ecdsa_p256_verify",
+        title: |_| "ECDSA P-256 verify, CKM_ECDSA of a SHA-256 hash (verifications/s)".to_string(),
+        unit: Unit::PerSecond,
+        target: Some(Target::AtLeast(8_000.0)),
+        run: ecdsa_verify,
+        threads: 1,
+        first: true,
+    },
+    Measurement {
+        id: "rsa2048_sign",
+        title: |_| "RSA-2048 sign, CKM_SHA256_RSA_PKCS of 32 bytes (signatures/s)".to_string(),
+        unit: Unit::PerSecond,
+        target: Some(Target::AtLeast(800.0)),
+        run: rsa_sign,
+        threads: 1,
+        first: true,
+    },
+    Measurement {
+        id: "rsa2048_verify",
+        title: |_| "RSA-2048 verify, CKM_SHA256_RSA_PKCS of 32 bytes (verifications/s)".to_string(),
+        unit: Unit::PerSecond,
+        target: Some(Target::AtLeast(20_000.0)),
+        run: rsa_verify,
+        threads: 1,
+        first: true,
+    },
+    Measurement {
+        id: "aes256_gcm_1mib",
+        title: |_| "AES-256-GCM encrypt, 1 MiB single-part (GB/s)".to_string(),
+        unit: Unit::GigabytesPerSecond,
+        target: Some(Target::AtLeast(2.0)),
+        run: aes_gcm_encrypt,
+        threads: 1,
+        first: true,
+    },
+    Measurement {
+        id: "ecdsa_p256_sign_2threads",
+        title: |_| "ECDSA P-256 sign, two threads at once, total (signatures/s)".to_string(),
+        unit: Unit::PerSecond,
+        target: None,
+        run: ecdsa_sign_two_threads,
+        threads: 2,
+        first: true,
+    },
+    Measurement {
+        id: "ecdsa_p256_sign_scaling",
+        title: |_| "ECDSA P-256 sign, two threads over one thread (×)".to_string(),
+        unit: Unit::Times,
+        target: Some(Target::AtLeast(1.8)),
+        run: ecdsa_sign_scaling,
+        threads: 2,
+        first: true,
     },
     Measurement {
         id: "init_login",
@@ -121,6 +216,8 @@ pub const MEASUREMENTS: &[Measurement] = &[
         unit: Unit::Millis,
         target: Some(Target::Below(300.0)),
         run: init_login,
+        threads: 1,
+        first: false,
     },
 ];
 
@@ -153,6 +250,52 @@ pub struct Bench {
     session: Option<CK_SESSION_HANDLE>,
     initialized: bool,
     objects: Vec<CK_OBJECT_HANDLE>,
+    keys: Keys,
+    others: Option<f64>,
+}
+
+/// A key pair's two token objects.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyPair {
+    /// The public key (`CKA_VERIFY`).
+    pub public: CK_OBJECT_HANDLE,
+    /// The private key (`CKA_SIGN`).
+    pub private: CK_OBJECT_HANDLE,
+}
+
+/// Results the crypto rows share, each made once per run: the keys (or why the module
+/// could not make them, so a failure is not retried row after row) and the two-thread
+/// measurement, which gives two rows.
+#[derive(Default)]
+struct Keys {
+    ec: Option<Result<KeyPair, String>>,
+    rsa: Option<Result<KeyPair, String>>,
+    aes: Option<Result<CK_OBJECT_HANDLE, String>>,
+    scaling: Option<Result<Scaling, String>>,
+}
+
+impl Keys {
+    /// Forgets the keys made (not the failures to make one: those are not retried).
+    fn forget_handles(&mut self) {
+        if matches!(self.ec, Some(Ok(_))) {
+            self.ec = None;
+        }
+        if matches!(self.rsa, Some(Ok(_))) {
+            self.rsa = None;
+        }
+        if matches!(self.aes, Some(Ok(_))) {
+            self.aes = None;
+        }
+    }
+}
+
+/// One thread's and two threads' signing rates, measured together, and the CPUs other
+/// processes kept busy meanwhile.
+#[derive(Clone, Copy, Debug)]
+struct Scaling {
+    one: f64,
+    two: f64,
+    others: Option<f64>,
 }
 
 impl Bench {
@@ -170,6 +313,8 @@ impl Bench {
             session: None,
             initialized: true,
             objects: Vec::new(),
+            keys: Keys::default(),
+            others: None,
         })
     }
 
@@ -198,6 +343,9 @@ impl Bench {
     pub fn reset_session(&mut self) {
         if self.session.take().is_some() {
             let _ = self.p11.close_all_sessions(self.slot);
+            // Closing the last session logs the user out, and a module may then let go of
+            // the handles of private objects: keys are made again when next needed.
+            self.keys.forget_handles();
         }
     }
 
@@ -214,7 +362,44 @@ impl Bench {
         }
         // Handles need not survive C_Finalize.
         self.objects.clear();
+        self.keys = Keys::default();
         Ok(())
+    }
+
+    /// The CPUs other processes kept busy during the part of the row just run that
+    /// counts, where the row measured it itself (see [`crate::cpu`]); the caller
+    /// measures around the whole row otherwise.
+    pub fn take_others(&mut self) -> Option<f64> {
+        self.others.take()
+    }
+
+    /// The token's ECDSA P-256 key pair, generated on first use ([`generate_ec_p256`]).
+    pub fn ec_key(&mut self) -> Result<KeyPair, String> {
+        if self.keys.ec.is_none() {
+            let made =
+                self.session().and_then(|s| timed_keygen("EC P-256 key pair", || generate_ec_p256(&self.p11, s)));
+            self.keys.ec = Some(made.map_err(|e| format!("key generation: {e}")));
+        }
+        self.keys.ec.clone().expect("set above")
+    }
+
+    /// The token's RSA-2048 key pair, generated on first use ([`generate_rsa_2048`]).
+    pub fn rsa_key(&mut self) -> Result<KeyPair, String> {
+        if self.keys.rsa.is_none() {
+            let made =
+                self.session().and_then(|s| timed_keygen("RSA-2048 key pair", || generate_rsa_2048(&self.p11, s)));
+            self.keys.rsa = Some(made.map_err(|e| format!("key generation: {e}")));
+        }
+        self.keys.rsa.clone().expect("set above")
+    }
+
+    /// The token's AES-256 key, generated on first use ([`generate_aes_256`]).
+    pub fn aes_key(&mut self) -> Result<CK_OBJECT_HANDLE, String> {
+        if self.keys.aes.is_none() {
+            let made = self.session().and_then(|s| timed_keygen("AES-256 key", || generate_aes_256(&self.p11, s)));
+            self.keys.aes = Some(made.map_err(|e| format!("key generation: {e}")));
+        }
+        self.keys.aes.clone().expect("set above")
     }
 
     /// Creates the next `n` token objects and returns how long that took.
@@ -378,6 +563,364 @@ fn digest(b: &mut Bench) -> Outcome {
     Ok(secs * 1e6)
 }
 
+/// The 32 bytes the RSA rows sign with `CKM_SHA256_RSA_PKCS` (which hashes them first).
+const MESSAGE: [u8; 32] = *b"ferrohsm-bench: 32 bytes to sign";
+
+/// The SHA-256 hash of [`MESSAGE`]: what the ECDSA rows sign with `CKM_ECDSA`, which
+/// takes the hash from the caller (SoftHSM 2.6 has no `CKM_ECDSA_SHA256`, and `CKM_ECDSA`
+/// is what libp11 and most PKCS#11 consumers call).
+const MESSAGE_SHA256: [u8; 32] = [
+    0x8d, 0xfe, 0x97, 0xd1, 0x96, 0x98, 0xce, 0x64, 0xaa, 0x6f, 0x04, 0xc9, 0x5a, 0x9c, 0x1b, 0xf5, 0x5f, 0xad, 0xb4,
+    0xb7, 0xfd, 0x95, 0xfd, 0xdc, 0xc4, 0xac, 0xf7, 0xbc, 0x67, 0x6a, 0x7a, 0x77,
+];
+
+/// `CKA_EC_PARAMS` of P-256: the DER of its named-curve OID, 1.2.840.10045.3.1.7.
+const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+
+/// An ECDSA P-256 signature in PKCS#11's r || s form.
+const ECDSA_P256_SIGNATURE_LEN: usize = 64;
+
+/// An RSA-2048 signature.
+const RSA_2048_SIGNATURE_LEN: usize = 256;
+
+/// The plaintext of the AES-GCM row: 1 MiB.
+const GCM_DATA_LEN: usize = 1 << 20;
+
+/// The AES-GCM tag: 16 bytes.
+const GCM_TAG_LEN: usize = 16;
+
+/// The private half of every key pair: a token object, private, sensitive and not
+/// extractable (what an HSM key is), for signing.
+fn private_key_template(label: &'static [u8]) -> Template<'static> {
+    Template::new()
+        .bool(CKA_TOKEN, &TRUE)
+        .bool(CKA_PRIVATE, &TRUE)
+        .bool(CKA_SENSITIVE, &TRUE)
+        .bool(CKA_EXTRACTABLE, &FALSE)
+        .bool(CKA_SIGN, &TRUE)
+        .bytes(CKA_LABEL, label)
+}
+
+/// Generates the token's ECDSA P-256 key pair: `C_GenerateKeyPair(CKM_EC_KEY_PAIR_GEN)`,
+/// both halves token objects, the curve by its OID.
+pub fn generate_ec_p256(p11: &Module, s: CK_SESSION_HANDLE) -> p11::Result<KeyPair> {
+    const LABEL: &[u8] = b"bench-ecdsa-p256";
+    let public = Template::new()
+        .bool(CKA_TOKEN, &TRUE)
+        .bool(CKA_PRIVATE, &FALSE)
+        .bool(CKA_VERIFY, &TRUE)
+        .bytes(CKA_EC_PARAMS, &P256_PARAMS)
+        .bytes(CKA_LABEL, LABEL);
+    let (public, private) =
+        p11.generate_key_pair(s, &Mechanism::new(CKM_EC_KEY_PAIR_GEN), &public, &private_key_template(LABEL))?;
+    Ok(KeyPair { public, private })
+}
+
+/// Generates the token's RSA-2048 key pair: `C_GenerateKeyPair(CKM_RSA_PKCS_KEY_PAIR_GEN)`,
+/// both halves token objects, public exponent 65537.
+pub fn generate_rsa_2048(p11: &Module, s: CK_SESSION_HANDLE) -> p11::Result<KeyPair> {
+    const LABEL: &[u8] = b"bench-rsa-2048";
+    const BITS: CK_ULONG = 2048;
+    const EXPONENT: [u8; 3] = [0x01, 0x00, 0x01];
+    let public = Template::new()
+        .bool(CKA_TOKEN, &TRUE)
+        .bool(CKA_PRIVATE, &FALSE)
+        .bool(CKA_VERIFY, &TRUE)
+        .ulong(CKA_MODULUS_BITS, &BITS)
+        .bytes(CKA_PUBLIC_EXPONENT, &EXPONENT)
+        .bytes(CKA_LABEL, LABEL);
+    let (public, private) =
+        p11.generate_key_pair(s, &Mechanism::new(CKM_RSA_PKCS_KEY_PAIR_GEN), &public, &private_key_template(LABEL))?;
+    Ok(KeyPair { public, private })
+}
+
+/// Generates the token's AES-256 key: `C_GenerateKey(CKM_AES_KEY_GEN)`, a token object,
+/// private, sensitive, not extractable, for encryption and decryption.
+pub fn generate_aes_256(p11: &Module, s: CK_SESSION_HANDLE) -> p11::Result<CK_OBJECT_HANDLE> {
+    const CLASS: CK_ULONG = CKO_SECRET_KEY;
+    const KEY_TYPE: CK_ULONG = CKK_AES;
+    const LEN: CK_ULONG = 32;
+    let template = Template::new()
+        .ulong(CKA_CLASS, &CLASS)
+        .ulong(CKA_KEY_TYPE, &KEY_TYPE)
+        .ulong(CKA_VALUE_LEN, &LEN)
+        .bool(CKA_TOKEN, &TRUE)
+        .bool(CKA_PRIVATE, &TRUE)
+        .bool(CKA_SENSITIVE, &TRUE)
+        .bool(CKA_EXTRACTABLE, &FALSE)
+        .bool(CKA_ENCRYPT, &TRUE)
+        .bool(CKA_DECRYPT, &TRUE)
+        .bytes(CKA_LABEL, b"bench-aes-256");
+    p11.generate_key(s, &Mechanism::new(CKM_AES_KEY_GEN), &template)
+}
+
+/// Runs a key generation and reports its time on standard error (it is not a row: one
+/// generation is no measurement, but a slow one is worth seeing).
+fn timed_keygen<T>(what: &str, generate: impl FnOnce() -> p11::Result<T>) -> p11::Result<T> {
+    let start = Instant::now();
+    let key = generate()?;
+    eprintln!("    generated the {what} in {:.1} ms", start.elapsed().as_secs_f64() * 1e3);
+    Ok(key)
+}
+
+/// Signs `data` once with `mechanism` and checks that the module verifies the
+/// signature with the public key and rejects it once altered: a wrong answer makes the
+/// speed meaningless. Returns the signature.
+fn checked_signature(
+    b: &mut Bench,
+    key: KeyPair,
+    mechanism: CK_MECHANISM_TYPE,
+    data: &[u8],
+    len: usize,
+) -> Result<Vec<u8>, String> {
+    let s = b.session().map_err(fail)?;
+    let mechanism = Mechanism::new(mechanism);
+    let mut signature = vec![0u8; len];
+    b.p11.sign_init(s, &mechanism, key.private).map_err(fail)?;
+    let n = b.p11.sign(s, data, &mut signature).map_err(fail)?;
+    if n != len {
+        return Err(format!("C_Sign gave a signature of {n} bytes, not {len}"));
+    }
+    b.p11.verify_init(s, &mechanism, key.public).map_err(fail)?;
+    b.p11.verify(s, data, &signature).map_err(|e| format!("its own signature: {e}"))?;
+    let mut altered = signature.clone();
+    altered[len / 2] ^= 0x01;
+    b.p11.verify_init(s, &mechanism, key.public).map_err(fail)?;
+    match b.p11.verify(s, data, &altered) {
+        Err(e) if e.rv == CKR_SIGNATURE_INVALID => Ok(signature),
+        Ok(()) => Err("C_Verify accepted an altered signature".to_string()),
+        Err(e) => Err(format!("an altered signature: {e}, not CKR_SIGNATURE_INVALID")),
+    }
+}
+
+/// Signatures per second: C_SignInit(`mechanism`, private key) + C_Sign of `data` into a
+/// buffer of the signature's size, both every call.
+fn sign_rate(b: &mut Bench, key: KeyPair, mechanism: CK_MECHANISM_TYPE, data: &[u8], len: usize) -> Outcome {
+    checked_signature(b, key, mechanism, data, len)?;
+    let s = b.session().map_err(fail)?;
+    let mechanism = Mechanism::new(mechanism);
+    let mut signature = [0u8; RSA_2048_SIGNATURE_LEN];
+    let signature = &mut signature[..len];
+    let p11 = &b.p11;
+    let secs = per_call(b.config.budget, || {
+        p11.sign_init(s, &mechanism, key.private)?;
+        if p11.sign(s, data, signature)? != len {
+            return Err(p11::Error { call: "C_Sign (signature of another length)", rv: CKR_GENERAL_ERROR });
+        }
+        Ok(())
+    })
+    .map_err(fail)?;
+    Ok(1.0 / secs)
+}
+
+/// Verifications per second: C_VerifyInit(`mechanism`, public key) + C_Verify of a valid
+/// signature of `data` made by the module beforehand, both every call.
+fn verify_rate(b: &mut Bench, key: KeyPair, mechanism: CK_MECHANISM_TYPE, data: &[u8], len: usize) -> Outcome {
+    let signature = checked_signature(b, key, mechanism, data, len)?;
+    let s = b.session().map_err(fail)?;
+    let mechanism = Mechanism::new(mechanism);
+    let p11 = &b.p11;
+    let secs = per_call(b.config.budget, || {
+        p11.verify_init(s, &mechanism, key.public)?;
+        p11.verify(s, data, &signature)
+    })
+    .map_err(fail)?;
+    Ok(1.0 / secs)
+}
+
+/// Checks, through the module's own `C_Digest`, that [`MESSAGE_SHA256`] is the SHA-256
+/// hash of [`MESSAGE`] (the bench has no hash of its own).
+fn check_message_hash(b: &mut Bench) -> Result<(), String> {
+    let s = b.session().map_err(fail)?;
+    let mut hash = [0u8; 32];
+    b.p11.digest_init(s, &Mechanism::new(CKM_SHA256)).map_err(fail)?;
+    b.p11.digest(s, &MESSAGE, &mut hash).map_err(fail)?;
+    if hash != MESSAGE_SHA256 {
+        return Err("the module's SHA-256 of the message is not MESSAGE_SHA256".to_string());
+    }
+    Ok(())
+}
+
+/// Row: ECDSA P-256 signatures per second with the token's private key.
+fn ecdsa_sign(b: &mut Bench) -> Outcome {
+    let key = b.ec_key()?;
+    check_message_hash(b)?;
+    sign_rate(b, key, CKM_ECDSA, &MESSAGE_SHA256, ECDSA_P256_SIGNATURE_LEN)
+}
+
+/// Row: ECDSA P-256 verifications per second with the token's public key.
+fn ecdsa_verify(b: &mut Bench) -> Outcome {
+    let key = b.ec_key()?;
+    verify_rate(b, key, CKM_ECDSA, &MESSAGE_SHA256, ECDSA_P256_SIGNATURE_LEN)
+}
+
+/// Row: RSA-2048 PKCS#1 v1.5 signatures per second with the token's private key.
+fn rsa_sign(b: &mut Bench) -> Outcome {
+    let key = b.rsa_key()?;
+    sign_rate(b, key, CKM_SHA256_RSA_PKCS, &MESSAGE, RSA_2048_SIGNATURE_LEN)
+}
+
+/// Row: RSA-2048 PKCS#1 v1.5 verifications per second with the token's public key.
+fn rsa_verify(b: &mut Bench) -> Outcome {
+    let key = b.rsa_key()?;
+    verify_rate(b, key, CKM_SHA256_RSA_PKCS, &MESSAGE, RSA_2048_SIGNATURE_LEN)
+}
+
+/// The IV of the `n`-th AES-GCM encryption: 12 bytes, a new one every call (a module may
+/// refuse to reuse an IV with a key, and nobody should).
+fn gcm_iv(n: u64) -> [u8; 12] {
+    let mut iv = [0u8; 12];
+    iv[..4].copy_from_slice(b"bnch");
+    iv[4..].copy_from_slice(&n.to_be_bytes());
+    iv
+}
+
+/// Row: AES-256-GCM encryption of 1 MiB, single-part: C_EncryptInit(CKM_AES_GCM with a
+/// 12-byte IV, no AAD, a 128-bit tag) + C_Encrypt into a buffer of 1 MiB + 16 bytes, both
+/// every call; gigabytes (10^9 bytes) of plaintext per second.
+fn aes_gcm_encrypt(b: &mut Bench) -> Outcome {
+    let key = b.aes_key()?;
+    let s = b.session().map_err(fail)?;
+    let plain: Vec<u8> = (0..GCM_DATA_LEN).map(|i| (i % 251) as u8).collect();
+    let mut sealed = vec![0u8; GCM_DATA_LEN + GCM_TAG_LEN];
+    let mut calls = 0u64;
+    let p11 = &b.p11;
+    let mut encrypt = |out: &mut [u8]| -> p11::Result<usize> {
+        calls += 1;
+        let iv = gcm_iv(calls);
+        let params = GcmParams::new(&iv, &[], GCM_TAG_LEN * 8);
+        p11.encrypt_init(s, &params.mechanism(), key)?;
+        p11.encrypt(s, &plain, out)
+    };
+
+    // Once, untimed: the ciphertext has the right length and decrypts to the plaintext.
+    let n = encrypt(&mut sealed).map_err(fail)?;
+    if n != sealed.len() {
+        return Err(format!("C_Encrypt gave {n} bytes, not {}", sealed.len()));
+    }
+    // As large as the ciphertext: SoftHSM asks for that much room, tag included.
+    let mut opened = vec![0u8; sealed.len()];
+    let iv = gcm_iv(1);
+    let params = GcmParams::new(&iv, &[], GCM_TAG_LEN * 8);
+    p11.decrypt_init(s, &params.mechanism(), key).map_err(fail)?;
+    let n = p11.decrypt(s, &sealed, &mut opened).map_err(fail)?;
+    if n != GCM_DATA_LEN || opened[..n] != plain[..] {
+        return Err("C_Decrypt did not give the plaintext back".to_string());
+    }
+
+    let secs = per_call(b.config.budget, || {
+        if encrypt(&mut sealed)? != GCM_DATA_LEN + GCM_TAG_LEN {
+            return Err(p11::Error { call: "C_Encrypt (ciphertext of another length)", rv: CKR_GENERAL_ERROR });
+        }
+        Ok(())
+    })
+    .map_err(fail)?;
+    Ok(GCM_DATA_LEN as f64 / secs / 1e9)
+}
+
+/// Row: ECDSA P-256 signatures per second of two threads signing at once, each in its own
+/// session, with the same private key (see [`thread_scaling`]).
+fn ecdsa_sign_two_threads(b: &mut Bench) -> Outcome {
+    Ok(thread_scaling(b)?.two)
+}
+
+/// Row: the two-thread rate over the one-thread rate, measured together (see
+/// [`thread_scaling`]).
+fn ecdsa_sign_scaling(b: &mut Bench) -> Outcome {
+    let r = thread_scaling(b)?;
+    Ok(r.two / r.one)
+}
+
+/// Rounds of one thread, then two threads, in [`thread_scaling`]. Alternating spreads a
+/// burst of other work on the machine over both.
+const SCALING_ROUNDS: u32 = 4;
+
+/// One thread's and two threads' ECDSA P-256 signing rates (C_SignInit(CKM_ECDSA) +
+/// C_Sign of [`MESSAGE_SHA256`], as in the one-thread row), measured once per run and shared by
+/// the two rows. Two new R/O sessions of the logged-in application: one thread uses the
+/// first; two threads use one each, started together. After a short warm-up of both,
+/// [`SCALING_ROUNDS`] rounds each time one thread, then two, for `budget / rounds` each;
+/// each rate is the median over the rounds of the signatures made over the time taken.
+fn thread_scaling(b: &mut Bench) -> Result<Scaling, String> {
+    if b.keys.scaling.is_none() {
+        let measured = measure_scaling(b);
+        b.keys.scaling = Some(measured);
+    }
+    let scaling = b.keys.scaling.clone().expect("set above")?;
+    // Both rows report the machine's state during the rounds, not during their own call.
+    b.others = scaling.others;
+    Ok(scaling)
+}
+
+fn measure_scaling(b: &mut Bench) -> Result<Scaling, String> {
+    let key = b.ec_key()?;
+    checked_signature(b, key, CKM_ECDSA, &MESSAGE_SHA256, ECDSA_P256_SIGNATURE_LEN)?;
+    let (p11, slot) = (&b.p11, b.slot);
+    let first = p11.open_session(slot, false).map_err(fail)?;
+    let second = p11.open_session(slot, false);
+    let result = second.map_err(fail).and_then(|second| {
+        let sessions = [first, second];
+        let slice = b.config.budget / SCALING_ROUNDS;
+        let run = |n: usize, time: Duration| sign_in_threads(p11, &sessions[..n], key.private, time).map_err(fail);
+        run(2, b.config.budget / 10)?;
+        let (mut one, mut two) = (Vec::new(), Vec::new());
+        let before = cpu::Snapshot::now();
+        for _ in 0..SCALING_ROUNDS {
+            one.push(run(1, slice)?);
+            two.push(run(2, slice)?);
+        }
+        let others = before.and_then(|a| a.others_until(&cpu::Snapshot::now()?));
+        let _ = p11.close_session(second);
+        let (one, two) = (median(&mut one), median(&mut two));
+        eprintln!(
+            "    ECDSA P-256 sign: one thread {one:.0}/s, two threads {two:.0}/s; other processes used {} CPUs",
+            others.map_or("?".to_string(), |o| format!("{o:.2}"))
+        );
+        Ok(Scaling { one, two, others })
+    });
+    let _ = p11.close_session(first);
+    result
+}
+
+/// Signs in one thread per session, all started together, for `time` each: signatures
+/// per second of them all (every signature made, over the longest thread's time).
+fn sign_in_threads(
+    p11: &Module,
+    sessions: &[CK_SESSION_HANDLE],
+    key: CK_OBJECT_HANDLE,
+    time: Duration,
+) -> p11::Result<f64> {
+    let start = Barrier::new(sessions.len());
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = sessions
+            .iter()
+            .map(|&s| {
+                let start = &start;
+                scope.spawn(move || -> p11::Result<(u64, Duration)> {
+                    let mechanism = Mechanism::new(CKM_ECDSA);
+                    let mut signature = [0u8; ECDSA_P256_SIGNATURE_LEN];
+                    start.wait();
+                    let t = Instant::now();
+                    let mut n = 0u64;
+                    while n == 0 || t.elapsed() < time {
+                        p11.sign_init(s, &mechanism, key)?;
+                        p11.sign(s, &MESSAGE_SHA256, &mut signature)?;
+                        n += 1;
+                    }
+                    Ok((n, t.elapsed()))
+                })
+            })
+            .collect();
+        let (mut total, mut longest) = (0u64, Duration::ZERO);
+        for thread in threads {
+            let (n, took) = thread.join().expect("a signing thread panicked")?;
+            total += n;
+            longest = longest.max(took);
+        }
+        Ok(total as f64 / longest.as_secs_f64())
+    })
+}
+
 /// Row: in a fresh process, on a store of `config.pool` objects, C_Initialize +
 /// C_OpenSession + user C_Login (timed in the child by [`login_once`]; median of runs).
 fn init_login(b: &mut Bench) -> Outcome {
@@ -466,6 +1009,26 @@ mod tests {
     fn labels_are_unique_and_values_differ() {
         assert_eq!(object_label(7), "bench-000007");
         assert_ne!(object_value(1), object_value(2));
+    }
+
+    #[test]
+    fn crypto_rows_run_first_and_init_login_last() {
+        let order: Vec<&str> = run_order().map(|m| m.id).collect();
+        assert_eq!(order.len(), MEASUREMENTS.len());
+        assert_eq!(order.first(), Some(&"ecdsa_p256_sign"));
+        assert_eq!(order.last(), Some(&"init_login"));
+        let first = order.iter().take_while(|id| MEASUREMENTS.iter().any(|m| m.id == **id && m.first)).count();
+        assert_eq!(first, MEASUREMENTS.iter().filter(|m| m.first).count());
+        // The scaling rows share one measurement; the ratio row comes after the rate row.
+        let at = |id: &str| order.iter().position(|x| *x == id).unwrap();
+        assert!(at("ecdsa_p256_sign_2threads") < at("ecdsa_p256_sign_scaling"));
+    }
+
+    #[test]
+    fn every_gcm_iv_is_new() {
+        assert_ne!(gcm_iv(1), gcm_iv(2));
+        assert_ne!(gcm_iv(1), gcm_iv(1 << 40));
+        assert_eq!(gcm_iv(3).len(), 12);
     }
 
     #[test]

@@ -45,6 +45,19 @@ pub fn rv_name(rv: CK_RV) -> String {
         CKR_ATTRIBUTE_READ_ONLY => "CKR_ATTRIBUTE_READ_ONLY",
         CKR_ATTRIBUTE_TYPE_INVALID => "CKR_ATTRIBUTE_TYPE_INVALID",
         CKR_ATTRIBUTE_VALUE_INVALID => "CKR_ATTRIBUTE_VALUE_INVALID",
+        CKR_CURVE_NOT_SUPPORTED => "CKR_CURVE_NOT_SUPPORTED",
+        CKR_DATA_INVALID => "CKR_DATA_INVALID",
+        CKR_DATA_LEN_RANGE => "CKR_DATA_LEN_RANGE",
+        CKR_DOMAIN_PARAMS_INVALID => "CKR_DOMAIN_PARAMS_INVALID",
+        CKR_ENCRYPTED_DATA_INVALID => "CKR_ENCRYPTED_DATA_INVALID",
+        CKR_ENCRYPTED_DATA_LEN_RANGE => "CKR_ENCRYPTED_DATA_LEN_RANGE",
+        CKR_KEY_FUNCTION_NOT_PERMITTED => "CKR_KEY_FUNCTION_NOT_PERMITTED",
+        CKR_KEY_HANDLE_INVALID => "CKR_KEY_HANDLE_INVALID",
+        CKR_KEY_SIZE_RANGE => "CKR_KEY_SIZE_RANGE",
+        CKR_KEY_TYPE_INCONSISTENT => "CKR_KEY_TYPE_INCONSISTENT",
+        CKR_MECHANISM_PARAM_INVALID => "CKR_MECHANISM_PARAM_INVALID",
+        CKR_SIGNATURE_INVALID => "CKR_SIGNATURE_INVALID",
+        CKR_SIGNATURE_LEN_RANGE => "CKR_SIGNATURE_LEN_RANGE",
         CKR_DEVICE_ERROR => "CKR_DEVICE_ERROR",
         CKR_DEVICE_MEMORY => "CKR_DEVICE_MEMORY",
         CKR_FUNCTION_NOT_SUPPORTED => "CKR_FUNCTION_NOT_SUPPORTED",
@@ -174,6 +187,11 @@ impl Module {
         Ok(session)
     }
 
+    /// `C_CloseSession`.
+    pub fn close_session(&self, session: CK_SESSION_HANDLE) -> Result<()> {
+        call!(self.C_CloseSession(session))
+    }
+
     /// `C_CloseAllSessions`.
     pub fn close_all_sessions(&self, slot: CK_SLOT_ID) -> Result<()> {
         call!(self.C_CloseAllSessions(slot))
@@ -241,6 +259,112 @@ impl Module {
     pub fn digest(&self, session: CK_SESSION_HANDLE, data: &[u8], out: &mut [u8]) -> Result<usize> {
         let mut len = out.len() as CK_ULONG;
         call!(self.C_Digest(session, data.as_ptr() as *mut _, data.len() as CK_ULONG, out.as_mut_ptr(), &mut len))?;
+        Ok(len as usize)
+    }
+
+    /// `C_GenerateKey`; returns the new key's handle.
+    pub fn generate_key(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism<'_>,
+        template: &Template<'_>,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let mut key: CK_OBJECT_HANDLE = 0;
+        call!(self.C_GenerateKey(session, mechanism.ptr(), template.ptr(), template.len(), &mut key))?;
+        Ok(key)
+    }
+
+    /// `C_GenerateKeyPair`; returns the public and the private key's handles.
+    pub fn generate_key_pair(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism<'_>,
+        public: &Template<'_>,
+        private: &Template<'_>,
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
+        let (mut public_key, mut private_key): (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) = (0, 0);
+        call!(self.C_GenerateKeyPair(
+            session,
+            mechanism.ptr(),
+            public.ptr(),
+            public.len(),
+            private.ptr(),
+            private.len(),
+            &mut public_key,
+            &mut private_key,
+        ))?;
+        Ok((public_key, private_key))
+    }
+
+    /// `C_SignInit`.
+    pub fn sign_init(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism<'_>,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        call!(self.C_SignInit(session, mechanism.ptr(), key))
+    }
+
+    /// `C_Sign` of `data` into `out`; returns the signature's length.
+    pub fn sign(&self, session: CK_SESSION_HANDLE, data: &[u8], out: &mut [u8]) -> Result<usize> {
+        let mut len = out.len() as CK_ULONG;
+        call!(self.C_Sign(session, data.as_ptr() as *mut _, data.len() as CK_ULONG, out.as_mut_ptr(), &mut len))?;
+        Ok(len as usize)
+    }
+
+    /// `C_VerifyInit`.
+    pub fn verify_init(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism<'_>,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        call!(self.C_VerifyInit(session, mechanism.ptr(), key))
+    }
+
+    /// `C_Verify` of `signature` over `data`: `Ok` only when it is valid.
+    pub fn verify(&self, session: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
+        call!(self.C_Verify(
+            session,
+            data.as_ptr() as *mut _,
+            data.len() as CK_ULONG,
+            signature.as_ptr() as *mut _,
+            signature.len() as CK_ULONG,
+        ))
+    }
+
+    /// `C_EncryptInit`.
+    pub fn encrypt_init(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism<'_>,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        call!(self.C_EncryptInit(session, mechanism.ptr(), key))
+    }
+
+    /// `C_Encrypt` of `data` into `out` (single-part); returns the ciphertext's length.
+    pub fn encrypt(&self, session: CK_SESSION_HANDLE, data: &[u8], out: &mut [u8]) -> Result<usize> {
+        let mut len = out.len() as CK_ULONG;
+        call!(self.C_Encrypt(session, data.as_ptr() as *mut _, data.len() as CK_ULONG, out.as_mut_ptr(), &mut len))?;
+        Ok(len as usize)
+    }
+
+    /// `C_DecryptInit`.
+    pub fn decrypt_init(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism<'_>,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        call!(self.C_DecryptInit(session, mechanism.ptr(), key))
+    }
+
+    /// `C_Decrypt` of `data` into `out` (single-part); returns the plaintext's length.
+    pub fn decrypt(&self, session: CK_SESSION_HANDLE, data: &[u8], out: &mut [u8]) -> Result<usize> {
+        let mut len = out.len() as CK_ULONG;
+        call!(self.C_Decrypt(session, data.as_ptr() as *mut _, data.len() as CK_ULONG, out.as_mut_ptr(), &mut len))?;
         Ok(len as usize)
     }
 }
@@ -311,8 +435,52 @@ impl<'a> Mechanism<'a> {
         }
     }
 
+    /// A mechanism whose parameter is the plain-data structure `param` (a
+    /// `CK_GCM_PARAMS`, say), borrowed for `'a`.
+    pub fn with_param<P>(mechanism: CK_MECHANISM_TYPE, param: &'a P) -> Mechanism<'a> {
+        Mechanism {
+            raw: CK_MECHANISM {
+                mechanism,
+                // Modules only read a parameter; the pointer is `*mut` because the C
+                // declaration is.
+                pParameter: param as *const P as *mut c_void,
+                ulParameterLen: std::mem::size_of::<P>() as CK_ULONG,
+            },
+            _param: PhantomData,
+        }
+    }
+
     fn ptr(&self) -> *mut CK_MECHANISM {
         &self.raw as *const CK_MECHANISM as *mut CK_MECHANISM
+    }
+}
+
+/// `CK_GCM_PARAMS` for an AES-GCM operation, borrowing its IV and AAD for `'a`.
+pub struct GcmParams<'a> {
+    raw: CK_GCM_PARAMS,
+    _borrows: PhantomData<&'a [u8]>,
+}
+
+impl<'a> GcmParams<'a> {
+    /// The parameters for `iv` (its full length, in bytes and in bits), `aad` and a tag of
+    /// `tag_bits` bits.
+    pub fn new(iv: &'a [u8], aad: &'a [u8], tag_bits: usize) -> GcmParams<'a> {
+        GcmParams {
+            raw: CK_GCM_PARAMS {
+                pIv: iv.as_ptr() as *mut CK_BYTE,
+                ulIvLen: iv.len() as CK_ULONG,
+                ulIvBits: (iv.len() * 8) as CK_ULONG,
+                pAAD: if aad.is_empty() { ptr::null_mut() } else { aad.as_ptr() as *mut CK_BYTE },
+                ulAADLen: aad.len() as CK_ULONG,
+                ulTagBits: tag_bits as CK_ULONG,
+            },
+            _borrows: PhantomData,
+        }
+    }
+
+    /// `CKM_AES_GCM` with these parameters.
+    pub fn mechanism(&self) -> Mechanism<'_> {
+        Mechanism::with_param(CKM_AES_GCM, &self.raw)
     }
 }
 

@@ -126,21 +126,21 @@ pub(crate) unsafe fn capacity(buf: *const u8, len: *const CK_ULONG) -> Result<Op
 /// # Safety
 /// `buf` must be null or point to `*len` writable bytes; `len` valid for read and write.
 pub(crate) unsafe fn write_output(buf: *mut u8, len: *mut CK_ULONG, out: Output) -> Result<()> {
-    match out {
+    let data: &[u8] = match &out {
         Output::Len(n) => {
             // SAFETY: `len` was checked non-null by `capacity`.
-            unsafe { write(len, n as CK_ULONG)? };
-            if buf.is_null() { Ok(()) } else { Err(err(CKR_BUFFER_TOO_SMALL, "output buffer too small")) }
+            unsafe { write(len, *n as CK_ULONG)? };
+            return if buf.is_null() { Ok(()) } else { Err(err(CKR_BUFFER_TOO_SMALL, "output buffer too small")) };
         }
-        Output::Data(data) => {
-            if !data.is_empty() {
-                // SAFETY: the inner function produced data only after checking the capacity.
-                unsafe { ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len()) };
-            }
-            // SAFETY: as above.
-            unsafe { write(len, data.len() as CK_ULONG) }
-        }
+        Output::Data(d) => d,
+        Output::Public(d) => d,
+    };
+    if !data.is_empty() {
+        // SAFETY: the inner function produced data only after checking the capacity.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len()) };
     }
+    // SAFETY: as above.
+    unsafe { write(len, data.len() as CK_ULONG) }
 }
 
 /// Writes a list of values following the length-query protocol.

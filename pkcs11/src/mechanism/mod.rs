@@ -173,6 +173,11 @@ pub type GenerateKey = fn(&dyn Provider, &Mechanism, &Attrs) -> Result<zeroize::
 /// Generates a key pair: fills the key material into the public and private
 /// attributes built from the templates.
 pub type GenerateKeyPair = fn(&dyn Provider, &Mechanism, &mut Attrs, &mut Attrs) -> Result<()>;
+/// Makes an attestation: a signing operation about the key named in `C_SignInit`,
+/// signed by a key of the token's own (its attestation key), so it needs the module
+/// and the session, not only the provider. The named key needs no `CKA_SIGN`.
+pub type MakeAttest =
+    fn(&crate::module::Module, &crate::token::Session, &Mechanism, &std::sync::Arc<Object>) -> Result<Box<dyn SignOp>>;
 /// Derives a secret from a base key; `len` is the `CKA_VALUE_LEN` asked for, if any.
 pub type Derive = fn(&dyn Provider, &Mechanism, &Object, Option<usize>) -> Result<zeroize::Zeroizing<Vec<u8>>>;
 
@@ -198,6 +203,8 @@ pub struct Entry {
     pub generate_key_pair: Option<(CK_KEY_TYPE, GenerateKeyPair)>,
     /// `C_DeriveKey`.
     pub derive: Option<Derive>,
+    /// Attestations, through `C_SignInit` / `C_Sign`.
+    pub attest: Option<MakeAttest>,
 }
 
 impl Entry {
@@ -213,6 +220,7 @@ impl Entry {
             generate_key: None,
             generate_key_pair: None,
             derive: None,
+            attest: None,
         }
     }
 }
@@ -371,7 +379,8 @@ mod tests {
                 assert_eq!(f & CKF_DIGEST != 0, digest, "{name} {m}: CKF_DIGEST");
                 assert_eq!(e.encrypt.is_some(), f & (CKF_ENCRYPT | CKF_WRAP) != 0, "{name} {m}: encrypt/wrap");
                 assert_eq!(e.decrypt.is_some(), f & (CKF_DECRYPT | CKF_UNWRAP) != 0, "{name} {m}: decrypt/unwrap");
-                assert_eq!(e.sign.is_some(), f & CKF_SIGN != 0, "{name} {m}: CKF_SIGN");
+                assert_eq!(e.sign.is_some() || e.attest.is_some(), f & CKF_SIGN != 0, "{name} {m}: CKF_SIGN");
+                assert!(e.sign.is_none() || e.attest.is_none(), "{name} {m}: one signing constructor");
                 assert_eq!(e.verify.is_some(), f & CKF_VERIFY != 0, "{name} {m}: CKF_VERIFY");
                 assert_eq!(e.generate_key.is_some(), f & CKF_GENERATE != 0, "{name} {m}: CKF_GENERATE");
                 assert_eq!(e.generate_key_pair.is_some(), f & CKF_GENERATE_KEY_PAIR != 0, "{name} {m}: pair");

@@ -35,6 +35,13 @@ pub trait CryptOp: Send {
 pub trait SignOp: Send {
     /// The signature's length (exact, or an upper bound).
     fn sign_len(&self) -> usize;
+    /// Whether [`SignOp::sign_len`] is exact. When it is not (an attestation, whose
+    /// length depends on its content and signature), a length query computes the
+    /// result and keeps it, so the query answers the length of the very bytes the
+    /// next call returns.
+    fn len_is_exact(&self) -> bool {
+        true
+    }
     /// Absorbs data.
     fn update(&mut self, data: &[u8]) -> Result<()>;
     /// Ends the operation and returns the signature.

@@ -136,6 +136,7 @@ const X509: &[Rule] = &[
     r(CKA_JAVA_MIDP_SECURITY_DOMAIN, 0, U(0)),
     r(CKA_NAME_HASH_ALGORITHM, 0, U(CKM_SHA_1)),
     r(CKA_FERRO_ATTESTS, TOKEN_SET, N),
+    r(CKA_FERRO_KEY_ROLE, TOKEN_SET, N),
 ];
 
 /// Table 25: common key attributes.

@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 use super::objects::object;
 use super::{Output, Session};
 use crate::error::{Result, err};
-use crate::mechanism::{CryptOp, Mechanism, Use};
+use crate::mechanism::{CryptOp, Mechanism, SignOp, Use};
 use crate::module::Module;
 use crate::object::Object;
 
@@ -71,12 +71,13 @@ fn drive<T: ?Sized>(slot: &mut Option<Active<T>>, f: impl FnOnce(&mut Active<T>)
 
 /// Delivers output computed by `compute`: a length query returns `bound`; output
 /// that does not fit is kept for the next call. `last` says whether delivering it
-/// ends the operation.
+/// ends the operation; `secret` whether the output is (and must be wiped).
 fn deliver<T: ?Sized>(
     a: &mut Active<T>,
     cap: Option<usize>,
     bound: usize,
     last: bool,
+    secret: bool,
     compute: impl FnOnce(&mut T) -> Result<Zeroizing<Vec<u8>>>,
 ) -> Result<Step> {
     let out = match a.pending.take() {
@@ -86,7 +87,8 @@ fn deliver<T: ?Sized>(
     };
     match cap {
         Some(c) if c >= out.len() => {
-            Ok(if last { Step::Done(Output::Data(out)) } else { Step::Keep(Output::Data(out)) })
+            let out = Output::Data(out).public_unless(secret);
+            Ok(if last { Step::Done(out) } else { Step::Keep(out) })
         }
         _ => {
             let n = out.len();
@@ -147,10 +149,39 @@ init!(
     /// `C_DecryptInit`.
     decrypt_init, decrypt, Use::Decrypt, decrypt
 );
-init!(
-    /// `C_SignInit`.
-    sign_init, sign, Use::Sign, sign
-);
+/// `C_SignInit`. Attestation mechanisms name the key to attest, which they do not
+/// use: it needs no `CKA_SIGN` and no context login (the token's attestation key
+/// signs); only its type must fit.
+pub fn sign_init(m: &Module, session: CK_SESSION_HANDLE, mech: &Mechanism, handle: CK_OBJECT_HANDLE) -> Result<()> {
+    let s = m.session(session)?;
+    let key = key(&s, handle)?;
+    if s.ops.lock().sign.is_some() {
+        return Err(err(CKR_OPERATION_ACTIVE, "an operation of this kind is already active"));
+    }
+    let entry = m.mechanisms.check(mech.ty, CKF_SIGN)?;
+    let active = match entry.attest {
+        Some(make) => {
+            let kt = key.attrs.ulong(CKA_KEY_TYPE).map(|k| k as CK_KEY_TYPE);
+            if !kt.is_some_and(|k| entry.key_types.contains(&k)) {
+                return Err(err(CKR_KEY_TYPE_INCONSISTENT, "this attestation does not take this key type"));
+            }
+            let op = make(m, &s, mech, &key)?;
+            Active { needs_login: false, ..Active::new(key, op) }
+        }
+        None => {
+            let entry = m.mechanisms.check_key(mech.ty, Use::Sign, &key)?;
+            let make = entry.sign.ok_or_else(|| err(CKR_MECHANISM_INVALID, "not offered for this operation"))?;
+            let op = make(m.provider.as_ref(), mech, &key)?;
+            Active::new(key, op)
+        }
+    };
+    let mut ops = s.ops.lock();
+    if ops.sign.is_some() {
+        return Err(err(CKR_OPERATION_ACTIVE, "an operation of this kind is already active"));
+    }
+    ops.sign = Some(active);
+    Ok(())
+}
 init!(
     /// `C_VerifyInit`.
     verify_init, verify, Use::Verify, verify
@@ -163,6 +194,13 @@ pub enum Dir {
     Encrypt,
     /// Decryption.
     Decrypt,
+}
+
+impl Dir {
+    /// Whether this direction's output is secret: a plaintext is, a ciphertext not.
+    fn secret_output(self) -> bool {
+        matches!(self, Dir::Decrypt)
+    }
 }
 
 fn with_crypt<R>(
@@ -186,7 +224,7 @@ pub fn crypt(m: &Module, session: CK_SESSION_HANDLE, dir: Dir, input: &[u8], cap
             no_login_pending(a)?;
             single_part(a)?;
             let bound = a.op.one_shot_len(input.len());
-            deliver(a, cap, bound, true, |op| op.one_shot(input))
+            deliver(a, cap, bound, true, dir.secret_output(), |op| op.one_shot(input))
         })
     })?
 }
@@ -204,7 +242,7 @@ pub fn crypt_update(
             no_login_pending(a)?;
             a.multi = true;
             let bound = a.op.update_len(input.len());
-            deliver(a, cap, bound, false, |op| op.update(input))
+            deliver(a, cap, bound, false, dir.secret_output(), |op| op.update(input))
         })
     })?
 }
@@ -215,9 +253,27 @@ pub fn crypt_final(m: &Module, session: CK_SESSION_HANDLE, dir: Dir, cap: Option
         drive(slot, |a| {
             no_login_pending(a)?;
             let bound = a.op.finish_len();
-            deliver(a, cap, bound, true, |op| op.finish())
+            deliver(a, cap, bound, true, dir.secret_output(), |op| op.finish())
         })
     })?
+}
+
+/// Delivers a signature. When the operation cannot know its length beforehand
+/// (an attestation), a length query computes the signature and keeps it: the length
+/// answered is the length of the bytes the next call returns.
+fn deliver_signature(
+    a: &mut Active<dyn SignOp>,
+    cap: Option<usize>,
+    compute: impl FnOnce(&mut (dyn SignOp + 'static)) -> Result<Zeroizing<Vec<u8>>>,
+) -> Result<Step> {
+    if cap.is_none() && a.pending.is_none() && !a.op.len_is_exact() {
+        let out = compute(a.op.as_mut())?;
+        let n = out.len();
+        a.pending = Some(out);
+        return Ok(Step::Keep(Output::Len(n)));
+    }
+    let bound = a.op.sign_len();
+    deliver(a, cap, bound, true, false, compute)
 }
 
 /// `C_Sign`.
@@ -227,8 +283,7 @@ pub fn sign(m: &Module, session: CK_SESSION_HANDLE, data: &[u8], cap: Option<usi
     drive(&mut ops.sign, |a| {
         no_login_pending(a)?;
         single_part(a)?;
-        let bound = a.op.sign_len();
-        deliver(a, cap, bound, true, |op| {
+        deliver_signature(a, cap, |op| {
             op.update(data)?;
             op.finish().map(Zeroizing::new)
         })
@@ -257,8 +312,7 @@ pub fn sign_final(m: &Module, session: CK_SESSION_HANDLE, cap: Option<usize>) ->
     let mut ops = s.ops.lock();
     drive(&mut ops.sign, |a| {
         no_login_pending(a)?;
-        let bound = a.op.sign_len();
-        deliver(a, cap, bound, true, |op| op.finish().map(Zeroizing::new))
+        deliver_signature(a, cap, |op| op.finish().map(Zeroizing::new))
     })
 }
 

@@ -60,7 +60,7 @@ pub fn digest(m: &Module, session: CK_SESSION_HANDLE, data: &[u8], cap: Option<u
         }
         let mut op = slot.take().expect("checked by with_op");
         op.hasher.update(data);
-        Ok(Output::Data(op.hasher.finish().into()))
+        Ok(Output::Public(op.hasher.finish()))
     })
 }
 
@@ -101,6 +101,6 @@ pub fn digest_final(m: &Module, session: CK_SESSION_HANDLE, cap: Option<usize>) 
             return Ok(out);
         }
         let op = slot.take().expect("checked by with_op");
-        Ok(Output::Data(op.hasher.finish().into()))
+        Ok(Output::Public(op.hasher.finish()))
     })
 }

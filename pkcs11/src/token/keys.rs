@@ -12,7 +12,7 @@ use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
 use super::crypto::key;
-use super::objects::{ctx, insert_new, remove_new};
+use super::objects::{ctx, insert_many, insert_new};
 use super::{Output, Session};
 use crate::error::{Error, Result, err};
 use crate::mechanism::{self, Mechanism, Use};
@@ -66,16 +66,8 @@ pub fn generate_key_pair(
         (p, q)
     };
     generate(m.provider.as_ref(), mech, &mut pub_attrs, &mut priv_attrs)?;
-    let mut st = s.token.write();
-    let h_pub = insert_new(m, &s, &mut st, pub_attrs)?;
-    match insert_new(m, &s, &mut st, priv_attrs) {
-        Ok(h_priv) => Ok((h_pub, h_priv)),
-        Err(e) => {
-            // All or nothing: the public half goes too.
-            remove_new(m, &s, &mut st, h_pub);
-            Err(e)
-        }
-    }
+    let handles = insert_many(m, &s, &mut s.token.write(), vec![pub_attrs, priv_attrs])?;
+    Ok((handles[0], handles[1]))
 }
 
 /// Errors about a public-key template keep their code; this is where a caller
@@ -164,7 +156,8 @@ pub fn wrap_key(
     if out.len() > c {
         return Ok(Output::Len(out.len()));
     }
-    Ok(Output::Data(out))
+    // A wrapped key is encrypted: it need not be wiped.
+    Ok(Output::Data(out).public_unless(false))
 }
 
 /// `C_UnwrapKey`.

@@ -267,11 +267,22 @@ impl Session {
 pub enum Output {
     /// The caller must provide this many bytes.
     Len(usize),
-    /// The result (zeroized when dropped: it may be a plaintext).
+    /// A result that is secret (a plaintext, key material): zeroized when dropped.
     Data(zeroize::Zeroizing<Vec<u8>>),
+    /// A result that is not secret (a ciphertext, a signature, a digest): wiping
+    /// a 1 MiB ciphertext byte by byte would cost more than encrypting it.
+    Public(Vec<u8>),
 }
 
 impl Output {
+    /// The result as [`Output::Public`] when `secret` is false (a length stays a length).
+    pub fn public_unless(self, secret: bool) -> Self {
+        match self {
+            Output::Data(mut d) if !secret => Output::Public(std::mem::take(&mut *d)),
+            o => o,
+        }
+    }
+
     /// `Some(Output::Len(len))` when a buffer of `cap` bytes (`None`: a query)
     /// cannot take `len` bytes.
     pub fn need(cap: Option<usize>, len: usize) -> Option<Output> {

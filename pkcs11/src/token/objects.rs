@@ -12,7 +12,7 @@ use crate::module::Module;
 use crate::object::attr::{Kind, bool_value, kind};
 use crate::object::build::{self, Ctx, Op, is_secret};
 use crate::object::{Attrs, Lifetime, Object, Template};
-use crate::vendor::CKO_FERRO_PARTITION;
+use crate::vendor::{CKA_FERRO_ATTESTS, CKO_FERRO_PARTITION};
 
 /// A find in progress: the matches, taken when it started.
 pub struct Find {
@@ -66,11 +66,11 @@ pub fn check_write(s: &Session, st: &TokenState, token: bool, private: bool) -> 
     Ok(())
 }
 
-/// Writes a token object's record. Every attribute of a private object is sealed
-/// under the partition master key (a PIN unlocks it); the key material of a public
-/// object under the device key (PKCS#11 lets anyone use public objects without a
-/// login); nothing else is secret.
-pub fn persist(m: &Module, partition: u32, oid: u64, attrs: &Attrs, master: Option<&MasterKey>) -> Result<()> {
+/// How each attribute of an object is kept at rest. Every attribute of a private
+/// object is sealed under the partition master key (a PIN unlocks it); the key
+/// material of a public object under the device key (PKCS#11 lets anyone use public
+/// objects without a login); nothing else is secret.
+pub fn stored(attrs: &Attrs) -> Vec<NewAttr<'_>> {
     let private = attrs.bool(CKA_PRIVATE).unwrap_or(true);
     let shape = crate::object::shape_of(attrs.ulong(CKA_CLASS).unwrap_or(0) as CK_OBJECT_CLASS, |t| attrs.ulong(t));
     let seal = |ty| match (private, is_secret(shape, ty)) {
@@ -78,39 +78,52 @@ pub fn persist(m: &Module, partition: u32, oid: u64, attrs: &Attrs, master: Opti
         (false, true) => Seal::Device,
         (false, false) => Seal::None,
     };
-    let list: Vec<NewAttr<'_>> =
-        attrs.iter().map(|(ty, value)| NewAttr { ty: ty as u64, value, seal: seal(ty) }).collect();
-    m.store.put_object(partition, oid, &list, master)?;
+    attrs.iter().map(|(ty, value)| NewAttr { ty: ty as u64, value, seal: seal(ty) }).collect()
+}
+
+/// Writes a token object's record.
+pub fn persist(m: &Module, partition: u32, oid: u64, attrs: &Attrs, master: Option<&MasterKey>) -> Result<()> {
+    m.store.put_object(partition, oid, &stored(attrs), master)?;
     Ok(())
 }
 
 /// Adds a new object made by this session: stores it if it is a token object,
 /// indexes it, and returns its handle.
 pub fn insert_new(m: &Module, s: &Session, st: &mut TokenState, attrs: Attrs) -> Result<CK_OBJECT_HANDLE> {
-    let token = attrs.bool(CKA_TOKEN).unwrap_or(false);
-    let private = attrs.bool(CKA_PRIVATE).unwrap_or(true);
-    check_write(s, st, token, private)?;
-    let (handle, lifetime) = if token {
-        let oid = m.store.new_object_id()?;
-        persist(m, s.token.partition, oid, &attrs, st.master().map(|k| k.as_ref()))?;
-        (st.handle_for(m, oid), Lifetime::Token(oid))
-    } else {
-        (m.new_handle(), Lifetime::Session(s.handle))
-    };
-    st.objects.insert(Arc::new(Object::new(handle, lifetime, attrs)));
-    Ok(handle)
+    Ok(insert_many(m, s, st, vec![attrs])?[0])
 }
 
-/// Takes back an object this call just added (a key pair whose second half failed).
-pub fn remove_new(m: &Module, s: &Session, st: &mut TokenState, handle: CK_OBJECT_HANDLE) {
-    if let Some(obj) = st.objects.remove(handle)
-        && let Lifetime::Token(oid) = obj.lifetime
-    {
-        st.handles.remove(&oid);
-        if let Err(e) = m.store.delete_object(s.token.partition, oid) {
-            log::warn!("could not take back object {oid:#x}: {e}");
+/// Adds several objects made by one call (a key pair and its attestation), all or
+/// none: every check first, then the token objects in one store batch.
+pub fn insert_many(m: &Module, s: &Session, st: &mut TokenState, all: Vec<Attrs>) -> Result<Vec<CK_OBJECT_HANDLE>> {
+    for a in &all {
+        check_write(s, st, a.bool(CKA_TOKEN) == Some(true), a.bool(CKA_PRIVATE) != Some(false))?;
+    }
+    let mut lifetimes = Vec::with_capacity(all.len());
+    let mut writes = Vec::new();
+    for a in &all {
+        if a.bool(CKA_TOKEN) == Some(true) {
+            let oid = m.store.new_object_id()?;
+            writes.push((oid, stored(a)));
+            lifetimes.push(Lifetime::Token(oid));
+        } else {
+            lifetimes.push(Lifetime::Session(s.handle));
         }
     }
+    if !writes.is_empty() {
+        m.store.put_objects(s.token.partition, &writes, st.master().map(|k| k.as_ref()))?;
+    }
+    drop(writes);
+    let mut handles = Vec::with_capacity(all.len());
+    for (attrs, lifetime) in all.into_iter().zip(lifetimes) {
+        let handle = match lifetime {
+            Lifetime::Token(oid) => st.handle_for(m, oid),
+            _ => m.new_handle(),
+        };
+        st.objects.insert(Arc::new(Object::new(handle, lifetime, attrs)));
+        handles.push(handle);
+    }
+    Ok(handles)
 }
 
 /// `C_CreateObject`.
@@ -148,7 +161,8 @@ pub fn copy_object(
     insert_new(m, &s, &mut st, attrs)
 }
 
-/// `C_DestroyObject`.
+/// `C_DestroyObject`. Destroying a private key also destroys its attestation
+/// certificates (the objects whose `CKA_FERRO_ATTESTS` names it).
 pub fn destroy_object(m: &Module, session: CK_SESSION_HANDLE, handle: CK_OBJECT_HANDLE) -> Result<()> {
     let s = m.session(session)?;
     let obj = object(&s.token.state.read(), handle)?;
@@ -161,12 +175,29 @@ pub fn destroy_object(m: &Module, session: CK_SESSION_HANDLE, handle: CK_OBJECT_
     if obj.attrs.bool(CKA_DESTROYABLE) == Some(false) {
         return Err(err(CKR_ACTION_PROHIBITED, "object is not destroyable"));
     }
-    if let Lifetime::Token(oid) = obj.lifetime {
-        check_write(&s, &st, true, obj.private())?;
-        m.store.delete_object(s.token.partition, oid)?;
-        st.handles.remove(&oid);
+    let mut doomed = vec![obj.clone()];
+    if let Some(uid) = obj.attrs.get(CKA_UNIQUE_ID).filter(|_| obj.class() == CKO_PRIVATE_KEY) {
+        let certs =
+            st.objects.find(&[(CKA_FERRO_ATTESTS, uid.to_vec())], |_| true, |o, t, v| o.attrs.get(t) == Some(v));
+        doomed.extend(certs.into_iter().filter_map(|h| st.objects.get(h).cloned()));
     }
-    st.objects.remove(handle);
+    let oids: Vec<u64> = doomed
+        .iter()
+        .filter_map(|o| match o.lifetime {
+            Lifetime::Token(oid) => Some(oid),
+            _ => None,
+        })
+        .collect();
+    if !oids.is_empty() {
+        check_write(&s, &st, true, obj.private())?;
+        m.store.delete_objects(s.token.partition, &oids)?;
+    }
+    for o in doomed {
+        if let Lifetime::Token(oid) = o.lifetime {
+            st.handles.remove(&oid);
+        }
+        st.objects.remove(o.handle);
+    }
     Ok(())
 }
 

@@ -8,6 +8,8 @@ use super::general::{padded, version};
 use super::{MAX_PIN_LEN, TokenState, login, partition};
 use crate::error::{Result, err};
 use crate::module::{Module, hex};
+use crate::object::Lifetime;
+use crate::vendor::CKA_FERRO_KEY_ROLE;
 
 /// `C_GetSlotList`: every slot has a token, so `token_present` changes nothing.
 pub fn get_slot_list(m: &Module) -> Vec<CK_SLOT_ID> {
@@ -124,19 +126,38 @@ pub fn init_token(m: &Module, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32])
     } else {
         policy.check_pin(so_pin)?;
     }
-    let (record, _master) = m.store.init_token(token.partition, so_pin, trim_label(label))?;
-    reset(&mut st, record);
+    // The partition's own keys (attestation, timestamp) and their certificates stay.
+    let keep: Vec<u64> = st
+        .objects
+        .iter()
+        .filter(|o| o.attrs.ulong(CKA_FERRO_KEY_ROLE).is_some_and(|r| r != 0))
+        .filter_map(|o| match o.lifetime {
+            Lifetime::Token(oid) => Some(oid),
+            _ => None,
+        })
+        .collect();
+    let (record, _master) = m.store.init_token(token.partition, so_pin, trim_label(label), &keep)?;
+    reset(&mut st, record, &keep);
     drop(st);
     partition::refresh(m, token.partition);
     log::info!("slot {slot}: token initialised");
     Ok(())
 }
 
-/// Replaces a token's state after initialisation: no login, no token objects.
-fn reset(st: &mut TokenState, record: ferrohsm_store::PartitionRecord) {
+/// Replaces a token's state after initialisation: no login, no token objects but the
+/// ones kept.
+fn reset(st: &mut TokenState, record: ferrohsm_store::PartitionRecord, keep: &[u64]) {
     st.record = record;
     st.login = None;
-    st.objects.remove_where(|o| !matches!(o.lifetime, crate::object::Lifetime::Partition(_)));
-    st.handles.clear();
+    let gone = st.objects.remove_where(|o| match o.lifetime {
+        Lifetime::Partition(_) => false,
+        Lifetime::Token(oid) => !keep.contains(&oid),
+        Lifetime::Session(_) => true,
+    });
+    for o in gone {
+        if let Lifetime::Token(oid) = o.lifetime {
+            st.handles.remove(&oid);
+        }
+    }
     st.locked_private = 0;
 }
