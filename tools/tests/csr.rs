@@ -84,7 +84,7 @@ fn requests_signed_by_every_key_type_verify() {
             USER_PIN,
         ]);
         assert_eq!(r.code, Some(0), "{what}: {r:?}");
-        assert!(r.stdout.contains("wrote a request for O=Example,CN=app.example"), "{r:?}");
+        assert!(r.stdout.contains("wrote a request for /CN=app.example/O=Example"), "{r:?}");
         let o = Command::new("openssl").args(["req", "-verify", "-noout", "-in"]).arg(&out).output().unwrap();
         assert!(o.status.success(), "{what}: openssl req -verify: {}", String::from_utf8_lossy(&o.stderr));
         let text = Command::new("openssl").args(["req", "-noout", "-subject", "-in"]).arg(&out).output().unwrap();
@@ -92,7 +92,7 @@ fn requests_signed_by_every_key_type_verify() {
         // The verifier's own check of the request's signature.
         let req =
             ferrohsm_tools::verify::csr::parse(&std::fs::read(&out).unwrap()).unwrap_or_else(|f| panic!("{what}: {f}"));
-        assert_eq!(req.subject, "O=Example,CN=app.example");
+        assert_eq!(req.subject, "/CN=app.example/O=Example");
     }
     // By label, and DER output.
     let out = store.dir.path().join("by-label.der");

@@ -112,7 +112,7 @@ fn the_request_key_must_be_the_attested_key() {
     let mut i = inputs(p.attest_cert("csr-match", "k1", &Ka::generated_p256(), "part", ""));
     i.csr = Some(p.request("req-k1", "k1"));
     let s = verify::verify(&i).unwrap();
-    assert_eq!(s.csr_subject.as_deref(), Some("O=Example,CN=app.example"));
+    assert_eq!(s.csr_subject.as_deref(), Some("/CN=app.example/O=Example"));
     // Another key's request: swapped public key.
     i.csr = Some(p.request("req-k2", "k2"));
     fails(&i, Check::KeyMatch, "not the attested key");
@@ -281,7 +281,7 @@ fn an_attested_request_carries_its_attestation() {
     let i = Inputs { csr: Some(req.clone()), root: p.read("root.pem"), ..Inputs::default() };
     let s = verify::verify(&i).unwrap_or_else(|f| panic!("{f}"));
     assert!(s.from_request);
-    assert_eq!(s.csr_subject.as_deref(), Some("O=Example,CN=app.example"));
+    assert_eq!(s.csr_subject.as_deref(), Some("/CN=app.example/O=Example"));
     // The attestation of key 1 in key 2's request.
     let cert = input::Cert::from_der(&p.read("in-csr.der")).unwrap();
     let attr = csr::attestation_attribute(&input::Attestation::Certificate(Box::new(cert)), &chain).unwrap();

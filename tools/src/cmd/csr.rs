@@ -46,7 +46,8 @@ pub fn run(
     let der = attest::request(&session, handle, subject.clone(), attributes)?;
     write_out(out, "CERTIFICATE REQUEST", &der)?;
     println!(
-        "wrote a request for {subject} signed by the key with {key}{} to {}",
+        "wrote a request for {} signed by the key with {key}{} to {}",
+        csr::slash_name(&subject),
         if attest_it { ", with its attestation and chain (id-aa-attestation)" } else { "" },
         out.display()
     );

@@ -55,7 +55,7 @@ pub struct AttestationBundle {
 pub struct Request {
     /// The request.
     pub req: CertReq,
-    /// Its subject, RFC 4514.
+    /// Its subject, as `/CN=a/O=b`.
     pub subject: String,
 }
 
@@ -71,7 +71,7 @@ pub fn parse(bytes: &[u8]) -> Result<Request, Failure> {
     sig::verify(&req.info.public_key, &req.algorithm, &info, signature).map_err(|e| {
         Failure::new(Check::Csr, format!("the request is not signed by its own key (proof of possession fails): {e}"))
     })?;
-    let subject = req.info.subject.to_string();
+    let subject = slash_name(&req.info.subject);
     Ok(Request { req, subject })
 }
 
@@ -135,6 +135,12 @@ pub fn extension_request(extensions: Vec<x509_cert::ext::Extension>) -> der::Res
     let mut values = SetOfVec::new();
     values.insert(Any::encode_from(&extensions)?)?;
     Ok(Attribute { oid: oids::EXTENSION_REQUEST, values })
+}
+
+/// A name as OpenSSL's `-subj` writes it: `/CN=a/O=b`, most significant first.
+pub fn slash_name(name: &Name) -> String {
+    let s: String = name.iter_rdn().map(|rdn| format!("/{rdn}")).collect();
+    if s.is_empty() { "(empty)".into() } else { s }
 }
 
 /// Parses a subject name: OpenSSL's `/CN=a/O=b` form (most significant first) or
@@ -208,6 +214,7 @@ mod tests {
         let b = parse_subject("O=Example,CN=app.example").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.to_string(), "O=Example,CN=app.example");
+        assert_eq!(slash_name(&a), "/CN=app.example/O=Example");
         // The first RDN is the most significant.
         assert_eq!(a.iter_rdn().next().unwrap().to_string(), "CN=app.example");
         assert!(parse_subject("").is_err());
