@@ -255,3 +255,34 @@ pub fn attestation_attribute(
     csr::attestation_attribute(&attestation, &chain)
         .map_err(|e| Error::Other(format!("encoding the attestation attribute: {e}")))
 }
+
+/// The device key's SubjectPublicKeyInfo (DER), from the device certificate on the
+/// admin token (`CKA_FERRO_KEY_ROLE` 2; public, no login).
+pub fn device_spki(ctx: &Pkcs11) -> Result<Vec<u8>> {
+    let admin = ctx.open_ro_session(token::admin_slot(ctx)?).doing("opening a session on the admin token")?;
+    let certs = role_certs(&admin, 2)?;
+    let [der] = &certs[..] else {
+        return Err(Error::NotFound(format!(
+            "the admin token holds {} device certificates (CKA_FERRO_KEY_ROLE 2); expected one",
+            certs.len()
+        )));
+    };
+    let cert = Cert::from_der(der).map_err(|e| Error::Unexpected(format!("the device certificate: {e}")))?;
+    der::Encode::to_der(&cert.spki).map_err(|e| Error::Unexpected(e.to_string()))
+}
+
+/// What the module must provide for the device CA workflow: it has not landed yet.
+const DEVICE_CA_PENDING: &str = "this module does not offer the device request and certificate import yet \
+     (the module side of `ferrohsm device csr` / `import-cert`, docs/attestation.md)";
+
+/// A PKCS#10 request for the device key, made and signed inside the module (device
+/// SO session on the admin token).
+pub fn device_request(_session: &Session) -> Result<Vec<u8>> {
+    Err(Error::Other(DEVICE_CA_PENDING.into()))
+}
+
+/// Installs a device certificate and its chain (device SO session), after
+/// [`crate::verify::device_certificate`] has checked them.
+pub fn install_device_certificate(_session: &Session, _path: &[Cert]) -> Result<()> {
+    Err(Error::Other(DEVICE_CA_PENDING.into()))
+}

@@ -290,6 +290,25 @@ enum DeviceCmd {
         #[command(flatten)]
         so: SoPin,
     },
+    /// Write a PKCS#10 request for the device key, for an outside CA to certify.
+    Csr {
+        /// Where to write it: PEM if the name ends in .pem, else DER.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        so: SoPin,
+    },
+    /// Install the outside CA's certificate for the device key, and its chain, after
+    /// checking them; later attestations chain to that CA.
+    ImportCert {
+        /// The device key's certificate (PEM or DER).
+        cert: PathBuf,
+        /// The CA's chain up to its root (PEM or DER); repeatable.
+        #[arg(long, value_name = "FILE")]
+        chain: Vec<PathBuf>,
+        #[command(flatten)]
+        so: SoPin,
+    },
 }
 
 /// Why a command failed.
@@ -324,6 +343,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             PartitionCmd::Delete { slot, yes, so } => cmd::partition::delete(module, slot, yes, so.so_pin),
         },
         Command::Device(DeviceCmd::Init { label, force, so }) => cmd::device::init(module, &label, force, so.so_pin),
+        Command::Device(DeviceCmd::Csr { out, so }) => cmd::device::csr(module, &out, so.so_pin),
+        Command::Device(DeviceCmd::ImportCert { cert, chain, so }) => {
+            cmd::device::import_cert(module, &cert, &chain, so.so_pin)
+        }
         Command::Attest(a) => match a {
             AttestCmd::Verify {
                 attestation,

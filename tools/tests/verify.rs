@@ -299,6 +299,39 @@ fn an_attested_request_carries_its_attestation() {
     fails(&i, Check::Csr, "no id-aa-attestation");
 }
 
+#[test]
+fn a_device_certificate_from_an_outside_ca() {
+    let p = Pki::get();
+    let now = std::time::SystemTime::now();
+    let device_spki = pki::openssl(&p.dir, &["pkey", "-in", "device.key", "-pubout", "-outform", "DER"]);
+    let chain = vec![p.read("ca.pem")];
+    let path = verify::device_certificate(&p.read("ca-device.pem"), &chain, &device_spki, now)
+        .unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(path.len(), 2);
+    let fail = |cert: &str, spki: &[u8], chain: &[Vec<u8>], check: Check| {
+        let f = verify::device_certificate(&p.read(cert), chain, spki, now).unwrap_err();
+        assert_eq!(f.check, check, "{f}");
+    };
+    fail("ca-device-noeku.pem", &device_spki, &chain, Check::Purpose);
+    fail("ca-device-pl0.pem", &device_spki, &chain, Check::BasicConstraints);
+    fail("ca-device.pem", &p.spki("k1"), &chain, Check::KeyMatch);
+    fail("ca-device.pem", &device_spki, &[], Check::Chain);
+    // Attestations then chain to the outside CA (an RSA root) through the same
+    // partition attestation certificate.
+    p.attest_cert("via-ca", "k1", &Ka::generated_p256(), "part", "");
+    let i = Inputs {
+        attestation: Some(p.read("via-ca.der")),
+        chain: vec![p.read("part.pem"), p.read("ca-device.pem")],
+        root: p.read("ca.pem"),
+        ..Inputs::default()
+    };
+    let s = verify::verify(&i).unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(s.path.last().unwrap(), "\"Example Root\"");
+    // The device's own root no longer vouches for that path.
+    let i = Inputs { root: p.read("root.pem"), ..i };
+    fails(&i, Check::Chain, "neither the pinned root");
+}
+
 // ---------------------------------------------------------------------------
 // The command line.
 

@@ -154,6 +154,9 @@ pub enum Leaf {
     AttestedKey,
     /// `path[0]` is the certificate of the key that signed CMS evidence.
     EvidenceSigner,
+    /// `path[0]` is a device certificate an outside CA issued
+    /// ([`super::device_certificate`]).
+    Device,
 }
 
 /// Checks a built path, in this order: signatures, validity at `at`, critical
@@ -231,6 +234,31 @@ pub fn check(path: &[Cert], leaf: Leaf, at: SystemTime) -> Result<(), Failure> {
             ));
         }
     }
+    if leaf == Leaf::Device {
+        let bc = decoded::<BasicConstraints>(&path[0], &oids::BASIC_CONSTRAINTS, "basicConstraints")
+            .map_err(|f| f.with_check(Check::BasicConstraints))?;
+        match bc {
+            Some(b) if b.ca && b.path_len_constraint.is_none_or(|n| n >= 1) => {}
+            _ => {
+                return Err(fail(
+                    Check::BasicConstraints,
+                    format!(
+                        "the device certificate {} must be a CA with a path length of at least 1 (it issues the \
+                         partition attestation keys, which issue attested keys)",
+                        path[0].subject()
+                    ),
+                ));
+            }
+        }
+        let ku =
+            decoded::<KeyUsage>(&path[0], &oids::KEY_USAGE, "keyUsage").map_err(|f| f.with_check(Check::KeyUsage))?;
+        if ku.is_some_and(|k| !k.key_cert_sign()) {
+            return Err(fail(
+                Check::KeyUsage,
+                format!("the device certificate {} lacks keyCertSign", path[0].subject()),
+            ));
+        }
+    }
     if leaf == Leaf::AttestedKey {
         let bc = decoded::<BasicConstraints>(&path[0], &oids::BASIC_CONSTRAINTS, "basicConstraints")
             .map_err(|f| f.with_check(Check::BasicConstraints))?;
@@ -264,11 +292,11 @@ pub fn check(path: &[Cert], leaf: Leaf, at: SystemTime) -> Result<(), Failure> {
     }
 
     // Our purpose on the attestation key's certificate and on the device's.
-    let first = match leaf {
-        Leaf::AttestedKey => 1,
-        Leaf::EvidenceSigner => 0,
+    let (first, roles): (usize, &[&str]) = match leaf {
+        Leaf::AttestedKey => (1, &["the attestation key", "the device key"]),
+        Leaf::EvidenceSigner => (0, &["the attestation key", "the device key"]),
+        Leaf::Device => (0, &["the device key"]),
     };
-    let roles = ["the attestation key", "the device key"];
     for (role, c) in roles.iter().zip(&path[first..]) {
         let eku = decoded::<Eku>(c, &oids::EXT_KEY_USAGE, "extKeyUsage").map_err(|f| f.with_check(Check::Purpose))?;
         if !eku.is_some_and(|e| e.0.contains(&oids::KP_ATTESTATION)) {

@@ -499,6 +499,48 @@ pub fn verify(inputs: &Inputs) -> Result<Summary, Failure> {
     Ok(summary)
 }
 
+/// Checks a device certificate issued by an outside CA before it is installed
+/// (`ferrohsm device import-cert`): its key is `device_spki` (DER); it is a CA with a
+/// path length of at least 1, may sign certificates, and carries our purpose; and it
+/// chains through `chain` (PEM or DER bundles) to the self-signed root at the top of
+/// `chain`, every certificate valid at `at`. Returns the path, device certificate
+/// first, root last.
+pub fn device_certificate(
+    cert: &[u8],
+    chain: &[Vec<u8>],
+    device_spki: &[u8],
+    at: SystemTime,
+) -> Result<Vec<Cert>, Failure> {
+    let input = |e: String| Failure::new(Check::Input, e);
+    let mut certs = input::certificates(cert).map_err(|e| input(format!("the certificate: {e}")))?;
+    if certs.len() != 1 {
+        return Err(input(format!(
+            "the certificate file holds {} certificates; give the chain with --chain",
+            certs.len()
+        )));
+    }
+    let cert = certs.remove(0);
+    let mut pool = Vec::new();
+    for bundle in chain {
+        pool.extend(input::certificates(bundle).map_err(|e| input(format!("the chain: {e}")))?);
+    }
+    if spki_der(&cert.spki)? != device_spki {
+        return Err(Failure::new(
+            Check::KeyMatch,
+            format!("{} certifies another key, not this device's key", cert.subject()),
+        ));
+    }
+    let Some(root) = pool.iter().find(|c| c.subject == c.issuer && c.der != cert.der).cloned() else {
+        return Err(Failure::new(
+            Check::Chain,
+            "the chain holds no self-signed root: give the CA's whole chain with --chain",
+        ));
+    };
+    let path = chain::build(&cert, &pool, &root)?;
+    chain::check(&path, chain::Leaf::Device, at)?;
+    Ok(path)
+}
+
 fn tri(v: Option<bool>) -> &'static str {
     match v {
         Some(true) => "yes",

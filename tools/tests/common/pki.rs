@@ -187,6 +187,13 @@ fn ext_conf() -> String {
          subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
          [partition]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,digitalSignature\n\
          extendedKeyUsage={kp},emailProtection\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
+         [ca_root]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n\
+         [ca_device]\nbasicConstraints=critical,CA:TRUE,pathlen:1\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\n\
+         extendedKeyUsage={kp},emailProtection\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
+         [ca_device_noeku]\nbasicConstraints=critical,CA:TRUE,pathlen:1\nkeyUsage=critical,keyCertSign\n\
+         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
+         [ca_device_pathlen0]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign\n\
+         extendedKeyUsage={kp}\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n\
          [partition_nopurpose]\nbasicConstraints=critical,CA:TRUE,pathlen:0\n\
          keyUsage=critical,keyCertSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
         kp = oid(3)
@@ -274,6 +281,59 @@ impl Pki {
         let chain =
             [std::fs::read(pki.path("part.pem")).unwrap(), std::fs::read(pki.path("device.pem")).unwrap()].concat();
         std::fs::write(pki.path("chain.pem"), chain).unwrap();
+        // An outside CA (RSA) that certifies the same device key, with the same name.
+        openssl(d, &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "ca.key"]);
+        openssl(
+            d,
+            &[
+                "req",
+                "-new",
+                "-x509",
+                "-key",
+                "ca.key",
+                "-sha256",
+                "-days",
+                "3650",
+                "-subj",
+                "/O=Example CA/CN=Example Root",
+                "-config",
+                "ext.cnf",
+                "-extensions",
+                "ca_root",
+                "-out",
+                "ca.pem",
+            ],
+        );
+        for (out, section) in [
+            ("ca-device", "ca_device"),
+            ("ca-device-noeku", "ca_device_noeku"),
+            ("ca-device-pl0", "ca_device_pathlen0"),
+        ] {
+            openssl(
+                d,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "device.csr",
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-set_serial",
+                    "0x99",
+                    "-sha256",
+                    "-days",
+                    "3650",
+                    "-extfile",
+                    "ext.cnf",
+                    "-extensions",
+                    section,
+                    "-out",
+                    &format!("{out}.pem"),
+                ],
+            );
+        }
         let chain =
             [std::fs::read(pki.path("part-np.pem")).unwrap(), std::fs::read(pki.path("device.pem")).unwrap()].concat();
         std::fs::write(pki.path("chain-np.pem"), chain).unwrap();
