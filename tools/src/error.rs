@@ -99,6 +99,12 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl From<String> for Error {
+    fn from(s: String) -> Error {
+        Error::Other(s)
+    }
+}
+
 /// Adds what the tool was doing to a `cryptoki` error.
 pub trait Doing<T> {
     /// Turns the error into [`Error`], saying what was being done.

@@ -44,6 +44,136 @@ enum Command {
     /// The device (the admin token).
     #[command(subcommand)]
     Device(DeviceCmd),
+    /// Key attestations: verify one offline, make one, read the chain.
+    #[command(subcommand)]
+    Attest(AttestCmd),
+    /// Write a PKCS#10 request for a token key, signed by it, optionally carrying its
+    /// attestation (id-aa-attestation, draft-ietf-lamps-csr-attestation).
+    Csr(CsrArgs),
+}
+
+/// Names a key: `--id HEX` or `--label L`.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+struct KeySel {
+    /// The key's CKA_ID, hex.
+    #[arg(long, value_name = "HEX")]
+    id: Option<String>,
+    /// The key's CKA_LABEL.
+    #[arg(long, value_name = "LABEL")]
+    label: Option<String>,
+}
+
+impl KeySel {
+    fn key_ref(&self) -> Result<ferrohsm_tools::attest::KeyRef, Failure> {
+        use ferrohsm_tools::attest::KeyRef;
+        match (&self.id, &self.label) {
+            (Some(id), _) => ferrohsm_tools::verify::hex::decode(id)
+                .map(KeyRef::Id)
+                .map_err(|e| Failure::Usage(format!("--id: {e}"))),
+            (None, Some(l)) => Ok(KeyRef::Label(l.clone())),
+            (None, None) => Err(Failure::Usage("name the key with --id or --label".into())),
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum AttestCmd {
+    /// Verify an attestation offline against a pinned root, as a CA does: chain,
+    /// validity, constraints, purpose, signatures, nonce, request key, policy. Exit
+    /// status 0 verified, 1 a check failed, 3 only the policy refused the key.
+    Verify {
+        /// The attestation: a key attestation certificate or CMS evidence, DER or
+        /// PEM. Optional with --csr when the request carries the attestation.
+        attestation: Option<PathBuf>,
+        /// The pinned root certificate (PEM or DER).
+        #[arg(long, value_name = "FILE")]
+        root: Option<PathBuf>,
+        /// Untrusted chain certificates (PEM or DER bundle); repeatable.
+        #[arg(long, value_name = "FILE")]
+        chain: Vec<PathBuf>,
+        /// The nonce the attestation must carry, hex.
+        #[arg(long, value_name = "HEX")]
+        nonce: Option<String>,
+        /// A PKCS#10 request (PEM or DER) whose public key must be the attested key.
+        #[arg(long, value_name = "FILE")]
+        csr: Option<PathBuf>,
+        /// Accept keys of any origin (imported, unwrapped, derived, ...) and not local.
+        #[arg(long)]
+        allow_imported: bool,
+        /// Accept keys that are or were extractable.
+        #[arg(long)]
+        allow_extractable: bool,
+        /// Accept keys that are not sensitive.
+        #[arg(long)]
+        allow_not_sensitive: bool,
+        /// Check validity at this time: YYYY-MM-DDThh:mm:ssZ, YYYY-MM-DD or @SECONDS
+        /// [default: now].
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+    /// Attest a key now (CKM_FERRO_KEY_ATTEST_CERT, or _EVIDENCE with --evidence,
+    /// through C_SignInit/C_Sign with the nonce as data), as the user.
+    Key {
+        /// The key's slot.
+        #[arg(long, value_name = "N")]
+        slot: u64,
+        #[command(flatten)]
+        key: KeySel,
+        /// The verifier's nonce, hex (0 to 64 bytes).
+        #[arg(long, value_name = "HEX")]
+        nonce: Option<String>,
+        /// CMS evidence over JSON claims (any key, secret keys too) instead of a
+        /// certificate.
+        #[arg(long)]
+        evidence: bool,
+        /// Where to write it: PEM if the name ends in .pem, else DER.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: PathBuf,
+        /// The user PIN [default: $FERROHSM_PIN, else asked on the terminal].
+        #[arg(long, value_name = "PIN")]
+        pin: Option<String>,
+    },
+    /// Read the attestation chain of a partition (no login): the partition
+    /// attestation and device certificates, and with --root the root.
+    Chain {
+        /// The partition's slot.
+        #[arg(long, value_name = "N")]
+        slot: u64,
+        /// Where to write the chain (PEM).
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: PathBuf,
+        /// Also write the root (PEM) here.
+        #[arg(long, value_name = "FILE")]
+        root: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct CsrArgs {
+    /// The key's slot.
+    #[arg(long, value_name = "N")]
+    slot: u64,
+    #[command(flatten)]
+    key: KeySel,
+    /// The subject: /CN=a/O=b (OpenSSL) or CN=a,O=b (RFC 4514).
+    #[arg(long)]
+    subject: String,
+    /// Carry the key's attestation and chain in the id-aa-attestation attribute.
+    #[arg(long)]
+    attest: bool,
+    /// With --attest: CMS evidence instead of a certificate.
+    #[arg(long)]
+    evidence: bool,
+    /// With --attest: the verifier's nonce, hex.
+    #[arg(long, value_name = "HEX")]
+    nonce: Option<String>,
+    /// Where to write the request: PEM if the name ends in .pem, else DER.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: PathBuf,
+    /// The user PIN [default: $FERROHSM_PIN, else asked on the terminal].
+    #[arg(long, value_name = "PIN")]
+    pin: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -160,6 +290,25 @@ enum DeviceCmd {
         #[command(flatten)]
         so: SoPin,
     },
+    /// Write a PKCS#10 request for the device key, for an outside CA to certify.
+    Csr {
+        /// Where to write it: PEM if the name ends in .pem, else DER.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        so: SoPin,
+    },
+    /// Install the outside CA's certificate for the device key, and its chain, after
+    /// checking them; later attestations chain to that CA.
+    ImportCert {
+        /// The device key's certificate (PEM or DER).
+        cert: PathBuf,
+        /// The CA's chain up to its root (PEM or DER); repeatable.
+        #[arg(long, value_name = "FILE")]
+        chain: Vec<PathBuf>,
+        #[command(flatten)]
+        so: SoPin,
+    },
 }
 
 /// Why a command failed.
@@ -168,6 +317,8 @@ pub enum Failure {
     Usage(String),
     /// The work failed: exit status 1.
     Run(ferrohsm_tools::Error),
+    /// Already reported: exit with this status.
+    Exit(u8),
 }
 
 impl From<ferrohsm_tools::Error> for Failure {
@@ -192,6 +343,48 @@ fn run(cli: Cli) -> Result<(), Failure> {
             PartitionCmd::Delete { slot, yes, so } => cmd::partition::delete(module, slot, yes, so.so_pin),
         },
         Command::Device(DeviceCmd::Init { label, force, so }) => cmd::device::init(module, &label, force, so.so_pin),
+        Command::Device(DeviceCmd::Csr { out, so }) => cmd::device::csr(module, &out, so.so_pin),
+        Command::Device(DeviceCmd::ImportCert { cert, chain, so }) => {
+            cmd::device::import_cert(module, &cert, &chain, so.so_pin)
+        }
+        Command::Attest(a) => match a {
+            AttestCmd::Verify {
+                attestation,
+                root,
+                chain,
+                nonce,
+                csr,
+                allow_imported,
+                allow_extractable,
+                allow_not_sensitive,
+                at,
+            } => cmd::attest::verify(cmd::attest::VerifyArgs {
+                attestation,
+                root,
+                chain,
+                nonce,
+                csr,
+                allow_imported,
+                allow_extractable,
+                allow_not_sensitive,
+                at,
+            }),
+            AttestCmd::Key { slot, key, nonce, evidence, out, pin } => {
+                cmd::attest::key(module, slot, key.key_ref()?, nonce.as_deref(), evidence, &out, pin)
+            }
+            AttestCmd::Chain { slot, out, root } => cmd::attest::chain(module, slot, &out, root.as_deref()),
+        },
+        Command::Csr(a) => cmd::csr::run(
+            module,
+            a.slot,
+            a.key.key_ref()?,
+            &a.subject,
+            a.attest,
+            a.evidence,
+            a.nonce.as_deref(),
+            &a.out,
+            a.pin,
+        ),
     }
 }
 
@@ -208,5 +401,6 @@ fn main() -> ExitCode {
             eprintln!("ferrohsm: {e}");
             ExitCode::FAILURE
         }
+        Err(Failure::Exit(code)) => ExitCode::from(code),
     }
 }

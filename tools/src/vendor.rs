@@ -18,6 +18,16 @@ pub const CKA_FERRO_POLICY_READ_ONLY: u64 = 0xC648_0012;
 pub const CKA_FERRO_POLICY_MAX_PIN_FAILURES: u64 = 0xC648_0013;
 /// `CK_ULONG`: shortest PIN accepted.
 pub const CKA_FERRO_POLICY_MIN_PIN_LEN: u64 = 0xC648_0014;
+/// Mechanism: key attestation as an X.509 certificate (`C_SignInit` on the key to
+/// attest, `C_Sign` over the nonce).
+pub const CKM_FERRO_KEY_ATTEST_CERT: u64 = 0xC648_0001;
+/// Mechanism: key attestation as CMS evidence over JSON claims.
+pub const CKM_FERRO_KEY_ATTEST_EVIDENCE: u64 = 0xC648_0002;
+/// `CK_ULONG`: the role of a device key or its certificate (1 root, 2 device,
+/// 3 partition attestation, 4 timestamp, 5 audit).
+pub const CKA_FERRO_KEY_ROLE: u64 = 0xC648_0004;
+/// On an attestation certificate object: the `CKA_UNIQUE_ID` of the key it attests.
+pub const CKA_FERRO_ATTESTS: u64 = 0xC648_0006;
 /// Object class of a partition.
 pub const CKO_FERRO_PARTITION: u64 = 0xC648_0001;
 
