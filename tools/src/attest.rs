@@ -271,18 +271,40 @@ pub fn device_spki(ctx: &Pkcs11) -> Result<Vec<u8>> {
     der::Encode::to_der(&cert.spki).map_err(|e| Error::Unexpected(e.to_string()))
 }
 
-/// What the module must provide for the device CA workflow: it has not landed yet.
-const DEVICE_CA_PENDING: &str = "this module does not offer the device request and certificate import yet \
-     (the module side of `ferrohsm device csr` / `import-cert`, docs/attestation.md)";
-
-/// A PKCS#10 request for the device key, made and signed inside the module (device
-/// SO session on the admin token).
-pub fn device_request(_session: &Session) -> Result<Vec<u8>> {
-    Err(Error::Other(DEVICE_CA_PENDING.into()))
+/// A PKCS#10 request for the device key, made and signed inside the module
+/// (`CKM_FERRO_DEVICE_CSR` on the device private key; device SO session on the admin
+/// token). The subject is the device's own.
+pub fn device_request(session: &Session) -> Result<Vec<u8>> {
+    let t = [Attribute::Class(ObjectClass::PRIVATE_KEY), ulong_attr(CKA_FERRO_KEY_ROLE, 2)];
+    let found = session.find_objects(&t).doing("finding the device key (C_FindObjects)")?;
+    let [key] = found[..] else {
+        return Err(Error::NotFound(format!(
+            "the admin token holds {} device keys (CKA_FERRO_KEY_ROLE 2); expected one",
+            found.len()
+        )));
+    };
+    session
+        .sign(&vendor_mechanism(CKM_FERRO_DEVICE_CSR)?, key, &[])
+        .doing("making the device key's request (CKM_FERRO_DEVICE_CSR, C_SignInit/C_Sign)")
 }
 
 /// Installs a device certificate and its chain (device SO session), after
-/// [`crate::verify::device_certificate`] has checked them.
-pub fn install_device_certificate(_session: &Session, _path: &[Cert]) -> Result<()> {
-    Err(Error::Other(DEVICE_CA_PENDING.into()))
+/// [`crate::verify::device_certificate`] has checked them: `path[0]`, the device
+/// certificate, as `CKA_FERRO_KEY_ROLE` 2 (which replaces the old device
+/// certificate and the chain above it), then the CA certificates as role 1.
+pub fn install_device_certificate(session: &Session, path: &[Cert]) -> Result<()> {
+    for (i, cert) in path.iter().enumerate() {
+        let role = if i == 0 { 2 } else { 1 };
+        let t = [
+            Attribute::Class(ObjectClass::CERTIFICATE),
+            Attribute::CertificateType(cryptoki::object::CertificateType::X_509),
+            Attribute::Token(true),
+            Attribute::Value(cert.der.clone()),
+            ulong_attr(CKA_FERRO_KEY_ROLE, role),
+        ];
+        session
+            .create_object(&t)
+            .doing(format!("installing {} (C_CreateObject, CKA_FERRO_KEY_ROLE {role})", cert.subject()))?;
+    }
+    Ok(())
 }

@@ -23,6 +23,10 @@ pub const CKA_FERRO_POLICY_MIN_PIN_LEN: u64 = 0xC648_0014;
 pub const CKM_FERRO_KEY_ATTEST_CERT: u64 = 0xC648_0001;
 /// Mechanism: key attestation as CMS evidence over JSON claims.
 pub const CKM_FERRO_KEY_ATTEST_EVIDENCE: u64 = 0xC648_0002;
+/// Mechanism: a PKCS#10 request for the device key, made and signed in the module
+/// (`C_SignInit` on the device private key, device SO; `C_Sign` over a DER Name, or
+/// nothing for the device's own subject).
+pub const CKM_FERRO_DEVICE_CSR: u64 = 0xC648_0007;
 /// `CK_ULONG`: the role of a device key or its certificate (1 root, 2 device,
 /// 3 partition attestation, 4 timestamp, 5 audit).
 pub const CKA_FERRO_KEY_ROLE: u64 = 0xC648_0004;

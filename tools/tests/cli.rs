@@ -113,8 +113,10 @@ fn device_init_then_partition_create_adds_a_slot() {
         "{admin:?}"
     );
     assert!(admin.contains(&"initialised:  yes".to_owned()), "{admin:?}");
-    // The admin token holds one partition object per partition.
-    assert!(admin.contains(&"objects:      2 public".to_owned()), "{admin:?}");
+    // The admin token holds one partition object per partition, and the device's
+    // attestation keys: root, device and audit, each a public key, a private key
+    // and a certificate (role objects are public so anyone can read the chain).
+    assert!(admin.contains(&"objects:      11 public".to_owned()), "{admin:?}");
 
     let slot = store.create_partition("payments", &["--min-pin-len", "6"]);
     assert_eq!(slot, 1);
@@ -312,12 +314,13 @@ fn status_counts_private_objects_after_user_login() {
     assert!(zero.contains(&"PIN flags:    none".to_owned()), "{out}");
     assert!(zero.contains(&"read-only:    no".to_owned()), "{out}");
     assert!(zero.contains(&"sessions:     0 (0 read/write)".to_owned()), "{out}");
-    // Public: the data object and the partition's own policy object.
-    assert!(zero.contains(&"objects:      2 public".to_owned()), "{out}");
+    // Public: the data object, the partition's own policy object, and its
+    // attestation and timestamp keys (public key, private key, certificate each).
+    assert!(zero.contains(&"objects:      8 public".to_owned()), "{out}");
 
     let out = store.ok(&["status", "--slot", "0", "--pin", USER_PIN]);
     let zero = &status_slots(&out)[0].1;
-    assert!(zero.contains(&"objects:      2 public, 1 private".to_owned()), "{out}");
+    assert!(zero.contains(&"objects:      8 public, 1 private".to_owned()), "{out}");
 
     // A wrong user PIN: exit 1, the rest of the status still shown, and the token
     // then reports the failed login.

@@ -170,7 +170,9 @@ fn make_role_key(
     let (profile, curve, label) = role_spec(role);
     let serial = device_serial(m)?;
     let provider = m.provider.as_ref();
-    let id = vec![role as u8];
+    // The label as the ID: applications pick keys by small IDs (01, 02, ...), which a
+    // role number would collide with.
+    let id = label.as_bytes().to_vec();
     let fixed = |extra: Vec<(CK_ATTRIBUTE_TYPE, Vec<u8>)>| {
         let mut t = vec![
             (CKA_TOKEN, bool_value(true)),
@@ -692,6 +694,9 @@ pub fn import_certificate(m: &Module, s: &Session, template: &Template) -> Resul
     };
     if cert.get(CKA_LABEL).is_none_or(<[u8]>::is_empty) {
         cert.set(CKA_LABEL, label.as_bytes().to_vec());
+    }
+    if cert.get(CKA_ID).is_none_or(<[u8]>::is_empty) {
+        cert.set(CKA_ID, label.as_bytes().to_vec());
     }
     for (ty, v) in [(CKA_MODIFIABLE, false), (CKA_DESTROYABLE, false), (CKA_TOKEN, true), (CKA_PRIVATE, false)] {
         cert.set(ty, bool_value(v));
