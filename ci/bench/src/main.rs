@@ -111,6 +111,20 @@ fn measure(args: &Args) -> Result<(), String> {
     let mut rows = Vec::new();
     for m in measure::run_order().filter(|m| only.as_ref().is_none_or(|o| o.contains(&m.id))) {
         let title = (m.title)(&config);
+        if let Some(mechanism) = m.needs {
+            match bench.offers(mechanism) {
+                Ok(true) => {}
+                Ok(false) => {
+                    eprintln!("  {name}: {title}: skipped (the module does not list mechanism {mechanism:#x})");
+                    continue;
+                }
+                Err(e) => {
+                    eprintln!("  {name}: {title}: FAILED: C_GetMechanismList: {e}");
+                    rows.push((m.id, Err(format!("C_GetMechanismList: {e}")), None));
+                    continue;
+                }
+            }
+        }
         let started = std::time::Instant::now();
         let before = cpu::Snapshot::now();
         let outcome = (m.run)(&mut bench);

@@ -99,6 +99,9 @@ pub struct Measurement {
     /// the keys these rows make): the crypto rows, so that they time the cryptography and
     /// not how a module finds a key among thousands of objects.
     pub first: bool,
+    /// A mechanism the row needs: a module that does not list it (`C_GetMechanismList`)
+    /// skips the row, which shows as "–" (ferrohsm's vendor mechanisms, which no peer has).
+    pub needs: Option<CK_MECHANISM_TYPE>,
 }
 
 /// [`MEASUREMENTS`] in the order they run: those marked [`Measurement::first`], then the
@@ -119,6 +122,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: create,
         threads: 1,
         first: false,
+        needs: None,
     },
     Measurement {
         id: "find",
@@ -128,6 +132,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: find,
         threads: 1,
         first: false,
+        needs: None,
     },
     Measurement {
         id: "get_attribute",
@@ -137,6 +142,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: get_attribute,
         threads: 1,
         first: false,
+        needs: None,
     },
     Measurement {
         id: "digest",
@@ -146,6 +152,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: digest,
         threads: 1,
         first: false,
+        needs: None,
     },
     Measurement {
         id: "ecdsa_p256_sign",
@@ -155,6 +162,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: ecdsa_sign,
         threads: 1,
         first: true,
+        needs: None,
     },
     Measurement {
         id: "ecdsa_p256_verify",
@@ -164,6 +172,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: ecdsa_verify,
         threads: 1,
         first: true,
+        needs: None,
     },
     Measurement {
         id: "rsa2048_sign",
@@ -173,6 +182,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: rsa_sign,
         threads: 1,
         first: true,
+        needs: None,
     },
     Measurement {
         id: "rsa2048_verify",
@@ -182,6 +192,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: rsa_verify,
         threads: 1,
         first: true,
+        needs: None,
     },
     Measurement {
         id: "aes256_gcm_1mib",
@@ -191,6 +202,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: aes_gcm_encrypt,
         threads: 1,
         first: true,
+        needs: None,
     },
     Measurement {
         id: "ecdsa_p256_sign_2threads",
@@ -200,6 +212,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: ecdsa_sign_two_threads,
         threads: 2,
         first: true,
+        needs: None,
     },
     Measurement {
         id: "ecdsa_p256_sign_scaling",
@@ -209,6 +222,34 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: ecdsa_sign_scaling,
         threads: 2,
         first: true,
+        needs: None,
+    },
+    Measurement {
+        id: "key_attestation",
+        title: |_| {
+            "key attestation certificate of an EC P-256 key, CKM_FERRO_KEY_ATTEST_CERT with a 32-byte nonce (µs)"
+                .to_string()
+        },
+        unit: Unit::Micros,
+        target: Some(Target::Below(1_000.0)),
+        run: key_attestation,
+        threads: 1,
+        first: true,
+        needs: Some(CKM_FERRO_KEY_ATTEST_CERT),
+    },
+    Measurement {
+        id: "ec_p256_keygen",
+        title: |_| {
+            "EC P-256 token key pair generation, with its attestation certificate where the module attests \
+             (pairs/s)"
+                .to_string()
+        },
+        unit: Unit::PerSecond,
+        target: Some(Target::AtLeast(1_000.0)),
+        run: ec_keygen,
+        threads: 1,
+        first: true,
+        needs: None,
     },
     Measurement {
         id: "init_login",
@@ -218,6 +259,7 @@ pub const MEASUREMENTS: &[Measurement] = &[
         run: init_login,
         threads: 1,
         first: false,
+        needs: None,
     },
 ];
 
@@ -252,6 +294,7 @@ pub struct Bench {
     objects: Vec<CK_OBJECT_HANDLE>,
     keys: Keys,
     others: Option<f64>,
+    mechanisms: Option<Vec<CK_MECHANISM_TYPE>>,
 }
 
 /// A key pair's two token objects.
@@ -315,6 +358,7 @@ impl Bench {
             objects: Vec::new(),
             keys: Keys::default(),
             others: None,
+            mechanisms: None,
         })
     }
 
@@ -371,6 +415,14 @@ impl Bench {
     /// measures around the whole row otherwise.
     pub fn take_others(&mut self) -> Option<f64> {
         self.others.take()
+    }
+
+    /// Whether the token lists `mechanism` (`C_GetMechanismList`, asked once).
+    pub fn offers(&mut self, mechanism: CK_MECHANISM_TYPE) -> Result<bool, String> {
+        if self.mechanisms.is_none() {
+            self.mechanisms = Some(self.p11.mechanism_list(self.slot).map_err(fail)?);
+        }
+        Ok(self.mechanisms.as_ref().expect("set above").contains(&mechanism))
     }
 
     /// The token's ECDSA P-256 key pair, generated on first use ([`generate_ec_p256`]).
@@ -589,6 +641,22 @@ const GCM_DATA_LEN: usize = 1 << 20;
 /// The AES-GCM tag: 16 bytes.
 const GCM_TAG_LEN: usize = 16;
 
+/// ferrohsm's vendor mechanism (DESIGN.md): `C_SignInit` on a key, `C_Sign` over a
+/// nonce of up to 64 bytes gives a DER X.509 certificate of the key's public key with
+/// the token's claims about it, signed by the partition's attestation key.
+pub const CKM_FERRO_KEY_ATTEST_CERT: CK_MECHANISM_TYPE = 0xC648_0001;
+
+/// The nonce of the attestation row: 32 bytes, as a CA's challenge would be.
+const NONCE: [u8; 32] = *b"ferrohsm-bench: 32 bytes, nonce!";
+
+/// Room for an attestation certificate (about 700 bytes for a P-256 key).
+const ATTESTATION_ROOM: usize = 4096;
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 /// The private half of every key pair: a token object, private, sensitive and not
 /// extractable (what an HSM key is), for signing.
 fn private_key_template(label: &'static [u8]) -> Template<'static> {
@@ -604,15 +672,19 @@ fn private_key_template(label: &'static [u8]) -> Template<'static> {
 /// Generates the token's ECDSA P-256 key pair: `C_GenerateKeyPair(CKM_EC_KEY_PAIR_GEN)`,
 /// both halves token objects, the curve by its OID.
 pub fn generate_ec_p256(p11: &Module, s: CK_SESSION_HANDLE) -> p11::Result<KeyPair> {
-    const LABEL: &[u8] = b"bench-ecdsa-p256";
+    generate_ec_p256_labelled(p11, s, b"bench-ecdsa-p256")
+}
+
+/// [`generate_ec_p256`] with another label.
+fn generate_ec_p256_labelled(p11: &Module, s: CK_SESSION_HANDLE, label: &'static [u8]) -> p11::Result<KeyPair> {
     let public = Template::new()
         .bool(CKA_TOKEN, &TRUE)
         .bool(CKA_PRIVATE, &FALSE)
         .bool(CKA_VERIFY, &TRUE)
         .bytes(CKA_EC_PARAMS, &P256_PARAMS)
-        .bytes(CKA_LABEL, LABEL);
+        .bytes(CKA_LABEL, label);
     let (public, private) =
-        p11.generate_key_pair(s, &Mechanism::new(CKM_EC_KEY_PAIR_GEN), &public, &private_key_template(LABEL))?;
+        p11.generate_key_pair(s, &Mechanism::new(CKM_EC_KEY_PAIR_GEN), &public, &private_key_template(label))?;
     Ok(KeyPair { public, private })
 }
 
@@ -764,6 +836,95 @@ fn rsa_sign(b: &mut Bench) -> Outcome {
 fn rsa_verify(b: &mut Bench) -> Outcome {
     let key = b.rsa_key()?;
     verify_rate(b, key, CKM_SHA256_RSA_PKCS, &MESSAGE, RSA_2048_SIGNATURE_LEN)
+}
+
+/// Row: microseconds per key attestation certificate of the token's EC P-256 key:
+/// C_SignInit(CKM_FERRO_KEY_ATTEST_CERT, private key) + C_Sign of a 32-byte nonce into a
+/// buffer with room to spare, both every call. Checked once first: the output is a DER
+/// SEQUENCE that holds the key's public point and the nonce.
+fn key_attestation(b: &mut Bench) -> Outcome {
+    let key = b.ec_key()?;
+    let s = b.session().map_err(fail)?;
+    let mechanism = Mechanism::new(CKM_FERRO_KEY_ATTEST_CERT);
+    // CKA_EC_POINT is the DER OCTET STRING of the 65-byte uncompressed point.
+    let mut point = [0u8; 128];
+    let n = b.p11.get_attribute(s, key.public, CKA_EC_POINT, &mut point).map_err(fail)?;
+    let point = &point[n.saturating_sub(65)..n];
+    let mut certificate = vec![0u8; ATTESTATION_ROOM];
+    b.p11.sign_init(s, &mechanism, key.private).map_err(fail)?;
+    let n = b.p11.sign(s, &NONCE, &mut certificate).map_err(fail)?;
+    let certificate = &certificate[..n];
+    if certificate.first() != Some(&0x30) || !contains(certificate, point) || !contains(certificate, &NONCE) {
+        return Err("C_Sign gave no certificate of the key with the nonce".to_string());
+    }
+    let mut out = vec![0u8; ATTESTATION_ROOM];
+    let p11 = &b.p11;
+    let secs = per_call(b.config.budget, || {
+        p11.sign_init(s, &mechanism, key.private)?;
+        // The ECDSA signature's DER varies by a byte or two; anything further off is
+        // not the same certificate.
+        if p11.sign(s, &NONCE, &mut out)?.abs_diff(n) > 4 || out[0] != 0x30 {
+            return Err(p11::Error { call: "C_Sign (not a certificate like the first)", rv: CKR_GENERAL_ERROR });
+        }
+        Ok(())
+    })
+    .map_err(fail)?;
+    Ok(secs * 1e6)
+}
+
+/// The label of the key pairs the key generation row makes.
+const KEYGEN_LABEL: &[u8] = b"bench-keygen";
+
+/// Row: EC P-256 token key pairs generated per second, with the templates of
+/// [`generate_ec_p256`]; on a module that attests (lists CKM_FERRO_KEY_ATTEST_CERT) each
+/// pair comes with its attestation certificate (`attestation:<label>`), which the row
+/// checks were made. The pairs are destroyed afterwards (and, with them, their
+/// certificates, which the row checks too), so later rows see the token as before.
+fn ec_keygen(b: &mut Bench) -> Outcome {
+    let attests = b.offers(CKM_FERRO_KEY_ATTEST_CERT)?;
+    let s = b.session().map_err(fail)?;
+    let p11 = &b.p11;
+    let mut made = Vec::new();
+    let timed = per_call(b.config.budget, || {
+        made.push(generate_ec_p256_labelled(p11, s, KEYGEN_LABEL)?);
+        Ok(())
+    });
+    let mut label = b"attestation:".to_vec();
+    label.extend_from_slice(KEYGEN_LABEL);
+    let certificates = || count_certificates(p11, s, &label);
+    let born = if attests { Some(certificates().map_err(fail)?) } else { None };
+    for pair in &made {
+        p11.destroy_object(s, pair.private).map_err(fail)?;
+        p11.destroy_object(s, pair.public).map_err(fail)?;
+    }
+    let secs = timed.map_err(fail)?;
+    if let Some(born) = born {
+        if born != made.len() {
+            return Err(format!("{} key pairs came with {born} attestation certificates", made.len()));
+        }
+        let left = certificates().map_err(fail)?;
+        if left != 0 {
+            return Err(format!("{left} attestation certificates outlived their keys"));
+        }
+    }
+    Ok(1.0 / secs)
+}
+
+/// How many certificates labelled `label` the token holds.
+fn count_certificates(p11: &Module, s: CK_SESSION_HANDLE, label: &[u8]) -> p11::Result<usize> {
+    let class: CK_ULONG = CKO_CERTIFICATE;
+    p11.find_objects_init(s, &Template::new().ulong(CKA_CLASS, &class).bytes(CKA_LABEL, label))?;
+    let mut found = [0 as CK_OBJECT_HANDLE; 1024];
+    let mut total = 0;
+    let counted = loop {
+        match p11.find_objects(s, &mut found) {
+            Ok(0) => break Ok(total),
+            Ok(n) => total += n,
+            Err(e) => break Err(e),
+        }
+    };
+    p11.find_objects_final(s)?;
+    counted
 }
 
 /// The IV of the `n`-th AES-GCM encryption: 12 bytes, a new one every call (a module may

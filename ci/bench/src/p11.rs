@@ -219,6 +219,21 @@ impl Module {
         Ok(object)
     }
 
+    /// `C_DestroyObject`.
+    pub fn destroy_object(&self, session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE) -> Result<()> {
+        call!(self.C_DestroyObject(session, object))
+    }
+
+    /// `C_GetMechanismList` of `slot`.
+    pub fn mechanism_list(&self, slot: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
+        let mut count: CK_ULONG = 0;
+        call!(self.C_GetMechanismList(slot, ptr::null_mut(), &mut count))?;
+        let mut list = vec![0 as CK_MECHANISM_TYPE; count as usize];
+        call!(self.C_GetMechanismList(slot, list.as_mut_ptr(), &mut count))?;
+        list.truncate(count as usize);
+        Ok(list)
+    }
+
     /// `C_FindObjectsInit`.
     pub fn find_objects_init(&self, session: CK_SESSION_HANDLE, template: &Template<'_>) -> Result<()> {
         call!(self.C_FindObjectsInit(session, template.ptr(), template.len()))
