@@ -1,5 +1,6 @@
 //! The module's global state: one [`Module`] between `C_Initialize` and `C_Finalize`.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,6 +36,37 @@ pub struct Module {
 }
 
 static MODULE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
+
+/// An application, in PKCS#11's sense (§2.5): what sessions and logins belong to.
+/// The process that loaded the module is application [`LOCAL_APP`]; each client of
+/// `ferrohsm serve` is another, so that one client's login is not another's.
+pub type AppId = u64;
+
+/// The application of calls through the C ABI.
+pub const LOCAL_APP: AppId = 0;
+
+thread_local! {
+    /// The application the calls of this thread come from.
+    static APP: Cell<AppId> = const { Cell::new(LOCAL_APP) };
+}
+
+static NEXT_APP: AtomicU64 = AtomicU64::new(LOCAL_APP + 1);
+
+/// The application of the current call.
+pub fn app() -> AppId {
+    APP.with(Cell::get)
+}
+
+/// A new application id (a new client of the server).
+pub fn new_app() -> AppId {
+    NEXT_APP.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Makes the calls of this thread come from `app` from now on (a server thread that
+/// serves one client).
+pub fn set_app(app: AppId) {
+    APP.with(|a| a.set(app));
+}
 
 /// Set in a forked child (by the `pthread_atfork` handler): the inherited module
 /// belongs to the parent and must not be used.
@@ -158,11 +190,14 @@ impl Module {
         self.sessions.write().retain(|_, s| s.token.slot_id != slot);
     }
 
-    /// The session with `handle`.
+    /// The session with `handle`, if it belongs to the calling application (another
+    /// application's session is no session of ours).
     pub fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Session>> {
+        let app = app();
         self.sessions
             .read()
             .get(&handle)
+            .filter(|s| s.app == app)
             .cloned()
             .ok_or_else(|| err(CKR_SESSION_HANDLE_INVALID, format!("no session {handle}")))
     }
@@ -174,24 +209,36 @@ impl Module {
         handle
     }
 
-    /// Unregisters a session.
+    /// Unregisters a session of the calling application.
     pub fn take_session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Session>> {
-        self.sessions
-            .write()
-            .remove(&handle)
-            .ok_or_else(|| err(CKR_SESSION_HANDLE_INVALID, format!("no session {handle}")))
+        let app = app();
+        let mut sessions = self.sessions.write();
+        match sessions.get(&handle) {
+            Some(s) if s.app == app => Ok(sessions.remove(&handle).expect("just seen")),
+            _ => Err(err(CKR_SESSION_HANDLE_INVALID, format!("no session {handle}"))),
+        }
     }
 
-    /// Unregisters every session of a slot.
-    pub fn take_sessions_of(&self, slot: CK_SLOT_ID) -> Vec<Arc<Session>> {
+    /// Unregisters every session of the calling application on a slot (`None`: on
+    /// every slot).
+    pub fn take_sessions_of(&self, slot: Option<CK_SLOT_ID>) -> Vec<Arc<Session>> {
+        let app = app();
         let mut sessions = self.sessions.write();
-        let handles: Vec<_> = sessions.values().filter(|s| s.token.slot_id == slot).map(|s| s.handle).collect();
+        let handles: Vec<_> = sessions
+            .values()
+            .filter(|s| s.app == app && slot.is_none_or(|slot| s.token.slot_id == slot))
+            .map(|s| s.handle)
+            .collect();
         handles.iter().filter_map(|h| sessions.remove(h)).collect()
     }
 
-    /// The sessions of a slot.
-    pub fn sessions_of(&self, slot: CK_SLOT_ID) -> Vec<Arc<Session>> {
-        self.sessions.read().values().filter(|s| s.token.slot_id == slot).cloned().collect()
+    /// How many sessions the calling application has on a slot, and how many of
+    /// them are read-only.
+    pub fn app_sessions(&self, slot: CK_SLOT_ID) -> (usize, usize) {
+        let app = app();
+        let sessions = self.sessions.read();
+        let mine = sessions.values().filter(|s| s.app == app && s.token.slot_id == slot);
+        mine.fold((0, 0), |(all, ro), s| (all + 1, ro + usize::from(!s.rw)))
     }
 
     /// A fresh `CKA_UNIQUE_ID`: 128 random bits in hex.

@@ -11,7 +11,7 @@ use ferrohsm_store::{MasterKey, Role};
 
 use super::{Login, TokenState, load_objects};
 use crate::error::{Result, err};
-use crate::module::Module;
+use crate::module::{Module, app};
 use crate::object::Lifetime;
 
 /// Checks `pin` for `role` and returns the master key. The partition record is
@@ -39,24 +39,26 @@ pub fn login(m: &Module, session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[
     };
     let token = s.token.clone();
     let mut st = token.write();
-    if let Some(l) = &st.login {
+    if let Some(l) = st.login() {
         return Err(if l.user == user {
             err(CKR_USER_ALREADY_LOGGED_IN, "already logged in")
         } else {
             err(CKR_USER_ANOTHER_ALREADY_LOGGED_IN, "another user is logged in")
         });
     }
-    if role == Role::So && st.sessions > st.rw_sessions {
+    if role == Role::So && m.app_sessions(token.slot_id).1 > 0 {
         return Err(err(CKR_SESSION_READ_ONLY_EXISTS, "close the read-only sessions before an SO login"));
     }
     if role == Role::User && st.record.user.is_none() {
         return Err(err(CKR_USER_PIN_NOT_INITIALIZED, "the user PIN is not set"));
     }
     let master = Arc::new(verify_pin(m, token.partition, &mut st, role, pin)?);
-    if role == Role::User {
+    // The private token objects are loaded once, by the first user login of any
+    // application.
+    if role == Role::User && !st.any_user_login() {
         load_objects(m, token.partition, &mut st, Some(&master))?;
     }
-    st.login = Some(Login { user, master });
+    st.logins.push((app(), Login { user, master }));
     log::info!("slot {}: {role:?} logged in", token.slot_id);
     Ok(())
 }
@@ -86,12 +88,21 @@ pub fn login_user(m: &Module, session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pi
     login(m, session, user, pin)
 }
 
-/// Forgets the login (PKCS#11 §5.6, `C_Logout`): private session objects are
-/// destroyed, private token objects leave memory and their handles become invalid
-/// for good, the master key is dropped (and zeroized when the last reference goes).
+/// Forgets the calling application's login (PKCS#11 §5.6, `C_Logout`): its private
+/// session objects are destroyed; when no application is left logged in as the
+/// user, the private token objects leave memory and their handles become invalid for
+/// good. The master key is dropped (and zeroized when the last reference goes).
 pub fn drop_login(st: &mut TokenState) {
-    st.login = None;
-    let removed = st.objects.remove_where(|o| !matches!(o.lifetime, Lifetime::Partition(_)) && o.private());
+    let app = app();
+    st.logins.retain(|(a, _)| *a != app);
+    let everyone = !st.any_user_login();
+    let apps = std::mem::take(&mut st.session_apps);
+    let removed = st.objects.remove_where(|o| match o.lifetime {
+        Lifetime::Partition(_) => false,
+        Lifetime::Token(_) => everyone && o.private(),
+        Lifetime::Session(h) => o.private() && (everyone || apps.get(&h) == Some(&app)),
+    });
+    st.session_apps = apps;
     for o in &removed {
         if let Lifetime::Token(oid) = o.lifetime {
             st.handles.remove(&oid);
@@ -104,7 +115,7 @@ pub fn drop_login(st: &mut TokenState) {
 pub fn logout(m: &Module, session: CK_SESSION_HANDLE) -> Result<()> {
     let s = m.session(session)?;
     let mut st = s.token.write();
-    if st.login.is_none() {
+    if st.login().is_none() {
         return Err(err(CKR_USER_NOT_LOGGED_IN, "nobody is logged in"));
     }
     drop_login(&mut st);

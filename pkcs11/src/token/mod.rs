@@ -21,7 +21,7 @@ use ferrohsm_store::{MasterKey, ObjectRecord, PartitionKind, PartitionRecord, St
 use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 
 use crate::error::{Result, err};
-use crate::module::Module;
+use crate::module::{AppId, Module, app};
 use crate::object::table::ObjectTable;
 use crate::object::{Attrs, Lifetime, Object, as_bool, as_ulong};
 use crate::vendor::*;
@@ -100,8 +100,12 @@ pub struct Token {
 pub struct TokenState {
     /// The partition record (label, PINs, policy), as last written.
     pub record: PartitionRecord,
-    /// Who is logged in.
-    pub login: Option<Login>,
+    /// Who is logged in, per application (PKCS#11 keeps login state per
+    /// application; every session of an application shares it).
+    pub logins: Vec<(AppId, Login)>,
+    /// The application of each open session (session objects are visible to their
+    /// own application only).
+    pub session_apps: HashMap<CK_SESSION_HANDLE, AppId>,
     /// Objects visible in memory.
     pub objects: ObjectTable,
     /// Handles given to token objects: stable for public objects; private objects
@@ -122,25 +126,41 @@ impl TokenState {
         Policy::of(&self.record)
     }
 
-    /// Whether the normal user is logged in.
+    /// The calling application's login.
+    pub fn login(&self) -> Option<&Login> {
+        let app = app();
+        self.logins.iter().find(|(a, _)| *a == app).map(|(_, l)| l)
+    }
+
+    /// Whether the calling application is logged in as the normal user.
     pub fn user_logged_in(&self) -> bool {
-        self.login.as_ref().is_some_and(|l| l.user == CKU_USER)
+        self.login().is_some_and(|l| l.user == CKU_USER)
     }
 
-    /// Whether the SO is logged in.
+    /// Whether the calling application is logged in as the SO.
     pub fn so_logged_in(&self) -> bool {
-        self.login.as_ref().is_some_and(|l| l.user == CKU_SO)
+        self.login().is_some_and(|l| l.user == CKU_SO)
     }
 
-    /// The master key, when someone is logged in.
+    /// Whether any application is logged in as the normal user (the private token
+    /// objects are in memory then).
+    pub fn any_user_login(&self) -> bool {
+        self.logins.iter().any(|(_, l)| l.user == CKU_USER)
+    }
+
+    /// The master key, when the calling application is logged in.
     pub fn master(&self) -> Option<&Arc<MasterKey>> {
-        self.login.as_ref().map(|l| &l.master)
+        self.login().map(|l| &l.master)
     }
 
-    /// Whether a session of this token may see `obj`: private objects only with the
-    /// user logged in (PKCS#11 §4.4).
+    /// Whether the calling application may see `obj`: private objects only with the
+    /// user logged in (PKCS#11 §4.4), session objects only its own sessions'.
     pub fn visible(&self, obj: &Object) -> bool {
-        !obj.private() || self.user_logged_in()
+        let own = match obj.lifetime {
+            Lifetime::Session(h) => self.session_apps.get(&h) == Some(&app()),
+            _ => true,
+        };
+        own && (!obj.private() || self.user_logged_in())
     }
 
     /// The handle of token object `oid`, allocating one on first sight.
@@ -156,7 +176,8 @@ impl Token {
         let partition = record.id;
         let mut state = TokenState {
             record,
-            login: None,
+            logins: Vec::new(),
+            session_apps: HashMap::new(),
             objects: ObjectTable::default(),
             handles: HashMap::new(),
             locked_private: 0,
@@ -242,6 +263,8 @@ pub struct Session {
     pub handle: CK_SESSION_HANDLE,
     /// Its token.
     pub token: Arc<Token>,
+    /// The application it belongs to.
+    pub app: AppId,
     /// Read/write session.
     pub rw: bool,
     /// Operations in progress.
@@ -251,7 +274,7 @@ pub struct Session {
 impl Session {
     /// `CKS_*` for this session.
     pub fn state(&self, ts: &TokenState) -> CK_STATE {
-        match (ts.login.as_ref().map(|l| l.user), self.rw) {
+        match (ts.login().map(|l| l.user), self.rw) {
             (Some(CKU_SO), _) => CKS_RW_SO_FUNCTIONS,
             (Some(_), true) => CKS_RW_USER_FUNCTIONS,
             (Some(_), false) => CKS_RO_USER_FUNCTIONS,

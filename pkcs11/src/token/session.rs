@@ -6,7 +6,7 @@ use cryptoki_sys::*;
 
 use super::{Ops, Session, Token};
 use crate::error::{Result, err};
-use crate::module::Module;
+use crate::module::{Module, app};
 
 /// `C_OpenSession`.
 pub fn open_session(m: &Module, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
@@ -26,24 +26,30 @@ pub fn open_session(m: &Module, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_
     if rw {
         st.rw_sessions += 1;
     }
-    drop(st);
     let tok = token.clone();
-    Ok(m.add_session(|handle| Session { handle, token: tok, rw, ops: parking_lot::Mutex::new(Ops::default()) }))
+    let app = app();
+    // Registered under the token's lock, so that no one sees the session without
+    // its application.
+    let handle =
+        m.add_session(|handle| Session { handle, token: tok, app, rw, ops: parking_lot::Mutex::new(Ops::default()) });
+    st.session_apps.insert(handle, app);
+    Ok(handle)
 }
 
 /// Ends a session that was already unregistered: destroys its session objects, and
-/// logs the token out when it was the last one (§5.6: "when the last session is
-/// closed, the user is logged out").
-fn end(token: &Arc<Token>, session: &Session) {
+/// logs its application out of the token when it was the application's last one
+/// there (§5.6: "when the last session is closed, the user is logged out").
+fn end(m: &Module, token: &Arc<Token>, session: &Session) {
     let mut st = token.write();
     for h in st.objects.owned_by(session.handle) {
         st.objects.remove(h);
     }
+    st.session_apps.remove(&session.handle);
     st.sessions = st.sessions.saturating_sub(1);
     if session.rw {
         st.rw_sessions = st.rw_sessions.saturating_sub(1);
     }
-    if st.sessions == 0 && st.login.is_some() {
+    if m.app_sessions(token.slot_id).0 == 0 && st.login().is_some() {
         super::login::drop_login(&mut st);
     }
 }
@@ -51,17 +57,25 @@ fn end(token: &Arc<Token>, session: &Session) {
 /// `C_CloseSession`.
 pub fn close_session(m: &Module, handle: CK_SESSION_HANDLE) -> Result<()> {
     let session = m.take_session(handle)?;
-    end(&session.token, &session);
+    end(m, &session.token, &session);
     Ok(())
 }
 
-/// `C_CloseAllSessions`.
+/// `C_CloseAllSessions`: the calling application's sessions on `slot`.
 pub fn close_all_sessions(m: &Module, slot: CK_SLOT_ID) -> Result<()> {
     m.token(slot)?;
-    for s in m.take_sessions_of(slot) {
-        end(&s.token, &s);
+    for s in m.take_sessions_of(Some(slot)) {
+        end(m, &s.token, &s);
     }
     Ok(())
+}
+
+/// Ends an application (a client of the server that went away, or that called
+/// `C_Finalize`): closes its sessions on every token, which logs it out.
+pub fn end_app(m: &Module) {
+    for s in m.take_sessions_of(None) {
+        end(m, &s.token, &s);
+    }
 }
 
 /// `C_GetSessionInfo`.

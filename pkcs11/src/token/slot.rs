@@ -148,7 +148,7 @@ pub fn init_token(m: &Module, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32])
 /// ones kept.
 fn reset(st: &mut TokenState, record: ferrohsm_store::PartitionRecord, keep: &[u64]) {
     st.record = record;
-    st.login = None;
+    st.logins.clear();
     let gone = st.objects.remove_where(|o| match o.lifetime {
         Lifetime::Partition(_) => false,
         Lifetime::Token(oid) => !keep.contains(&oid),
