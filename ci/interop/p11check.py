@@ -88,7 +88,8 @@ def ec_public_key(session, pub):
     params, point = session.getAttributeValue(pub, [PyKCS11.CKA_EC_PARAMS, PyKCS11.CKA_EC_POINT], allAsBinary=True)
     point = bytes(point)
     # CKA_EC_POINT is the DER encoding of an OCTET STRING holding the X9.62 point
-    # (PKCS#11 3.0 §6.3.3). A bare point of the right size is accepted too.
+    # (PKCS#11 3.0 mechanisms, elliptic curve public key objects); a bare point, as
+    # some tokens return, is accepted too.
     inner = _der_octet_string(point)
     if inner is not None and inner[:1] in (b"\x02", b"\x03", b"\x04"):
         point = inner

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""PyKCS11 against ferrohsm: log in, make keys, sign, verify, encrypt; check the
-results with the `cryptography` module (OpenSSL underneath).
+"""PyKCS11 against ferrohsm: log in, make keys, sign, verify, encrypt, wrap; check
+the results with the `cryptography` module (OpenSSL underneath).
 
 Usage: pykcs11_basic.py MODULE TOKEN_LABEL PIN OUTDIR
 
@@ -16,7 +16,7 @@ import os
 import sys
 
 import PyKCS11
-from PyKCS11 import AES_GCM_Mechanism, Mechanism, RSA_PSS_Mechanism
+from PyKCS11 import AES_GCM_Mechanism, Mechanism, RSA_PSS_Mechanism, RSAOAEPMechanism
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
@@ -97,6 +97,7 @@ def main():
             (PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_RSA),
             (PyKCS11.CKA_TOKEN, False),
             (PyKCS11.CKA_VERIFY, True),
+            (PyKCS11.CKA_WRAP, True),
             (PyKCS11.CKA_MODULUS_BITS, 2048),
             (PyKCS11.CKA_PUBLIC_EXPONENT, (0x01, 0x00, 0x01)),
         ],
@@ -105,6 +106,8 @@ def main():
             (PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_RSA),
             (PyKCS11.CKA_TOKEN, False),
             (PyKCS11.CKA_SIGN, True),
+            (PyKCS11.CKA_DECRYPT, True),
+            (PyKCS11.CKA_UNWRAP, True),
             (PyKCS11.CKA_SENSITIVE, True),
         ],
         mecha=PyKCS11.MechanismRSAGENERATEKEYPAIR,
@@ -133,6 +136,7 @@ def main():
             (PyKCS11.CKA_TOKEN, False),
             (PyKCS11.CKA_ENCRYPT, True),
             (PyKCS11.CKA_DECRYPT, True),
+            (PyKCS11.CKA_EXTRACTABLE, True),
             (PyKCS11.CKA_VALUE, key),
         ]
     )
@@ -159,6 +163,32 @@ def main():
             e.value == PyKCS11.CKR_ENCRYPTED_DATA_INVALID,
             rv_name(e),
         )
+
+    # --- RSA-OAEP key wrapping (pkcs11-tool 0.23 cannot pass OAEP parameters to C_WrapKey) ---
+    oaep = RSAOAEPMechanism(PyKCS11.CKM_SHA256, PyKCS11.CKG_MGF1_SHA256)
+    wrapped = bytes(session.wrapKey(rpub, aes, oaep))
+    check("C_WrapKey with CKM_RSA_PKCS_OAEP (SHA-256) wraps the AES key", len(wrapped) == 256, f"{len(wrapped)} bytes")
+    check(
+        "C_Decrypt with the RSA private key gives back the AES key's value",
+        bytes(session.decrypt(rpriv, wrapped, oaep)) == key,
+    )
+    unwrapped = session.unwrapKey(
+        rpriv,
+        wrapped,
+        [
+            (PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY),
+            (PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_AES),
+            (PyKCS11.CKA_TOKEN, False),
+            (PyKCS11.CKA_ENCRYPT, True),
+        ],
+        oaep,
+    )
+    iv3 = os.urandom(12)
+    ct3 = bytes(session.encrypt(unwrapped, message, AES_GCM_Mechanism(iv3, b"", 128)))
+    try:
+        check("C_UnwrapKey (OAEP): the unwrapped key encrypts as the original", AESGCM(key).decrypt(iv3, ct3, b"") == message)
+    except Exception as e:  # InvalidTag
+        fail("C_UnwrapKey (OAEP): the unwrapped key encrypts as the original", repr(e))
 
     session.logout()
     session.closeSession()
