@@ -611,6 +611,29 @@ check "... openssl verify accepts the chain" eval 'succeeded && out_has "leaf.cr
 run openssl verify -CAfile gnutls-ec.ca.crt leaf.crt
 check "... and openssl rejects it under the other CA" eval '! succeeded'
 
+# A token set up by GnuTLS alone, on a store of its own: init, PINs, a key, a signature.
+GSTORE=$WORK/gnutls-store
+gt() { run env FERROHSM_STORE="$GSTORE" "$@"; }
+gt p11tool --provider "$MODULE" --list-token-urls
+GURL=$(head -n 1 <<<"$OUT")
+check "p11tool --list-token-urls on a fresh store: slot 0's token first, no label yet" \
+    eval 'succeeded && [ "${GURL%%;token=}" != "$GURL" ]'
+gt env GNUTLS_SO_PIN="$SO_PIN" p11tool --provider "$MODULE" --initialize --label gnutls-made "$GURL"
+check "p11tool --initialize (token label, SO PIN)" eval 'succeeded && all_has "successfully initialized"'
+GURL="pkcs11:token=gnutls-made"
+gt env GNUTLS_SO_PIN="$SO_PIN" p11tool --provider "$MODULE" --initialize-pin --set-pin="$PIN" "$GURL"
+check "p11tool --initialize-pin (SO login, user PIN)" succeeded
+# (--set-so-pin names the SO PIN for --initialize; the new one comes from the environment.)
+gt env GNUTLS_SO_PIN="$SO_PIN" GNUTLS_NEW_SO_PIN=87654321 p11tool --provider "$MODULE" --initialize-so-pin "$GURL"
+check "p11tool --initialize-so-pin changes the SO PIN" succeeded
+gt pkcs11-tool --module "$MODULE" --login --login-type so --so-pin 87654321 --session-rw --list-objects
+check "... pkcs11-tool logs in as SO with the new SO PIN" succeeded
+gt env GNUTLS_PIN="$PIN" p11tool --provider "$MODULE" --login --generate-privkey=ECDSA --curve=secp384r1 \
+    --label gnutls-p384 "$GURL"
+check "p11tool --generate-privkey=ECDSA (P-384) with the user PIN it set" succeeded
+gt env GNUTLS_PIN="$PIN" p11tool --provider "$MODULE" --login --test-sign --hash=SHA384 "$GURL;object=gnutls-p384"
+check "p11tool --test-sign with that key" eval 'succeeded && [ "$(grep -c "\.\.\. ok" <<<"$OUT$ERR")" -eq 3 ]'
+
 # ==========================================================================================
 section "5. Python: PyKCS11 $("$PY" -c 'import PyKCS11, importlib.metadata as m; print(m.version("PyKCS11"))' 2>/dev/null)"
 
