@@ -9,11 +9,13 @@
 #       keys read back, signatures, encryption, ECDH, wrap and unwrap, and the
 #       tool's own self-tests (--test --login, --test-ec).
 #   2.  OpenSSL 3 through the libp11 engine, with pkcs11: URIs: certificates and
-#       CSRs, s_server over TLS 1.3 and 1.2, pkeyutl sign, decrypt and derive.
-#   3.  GnuTLS: p11tool lists and generates, certtool signs certificates.
+#       CSRs, s_server over TLS 1.3 and 1.2, pkeyutl sign, decrypt and derive, cms.
+#   3.  GnuTLS: p11tool lists, generates, test-signs, stores a certificate and sets
+#       up a token alone; certtool signs certificates that both libraries accept.
 #   4.  p11-kit: pkcs11/ferrohsm.module installed per user and seen by p11-kit;
-#       one store shared by `ferrohsm serve` with two clients at once.
-#   5.  Python: PyKCS11 logs in, makes keys, signs, verifies, AES-GCM.
+#       one store shared by `ferrohsm serve` with two clients at once (this last
+#       check fails until serve keeps one module for all clients).
+#   5.  Python: PyKCS11 logs in, makes keys, signs, verifies, AES-GCM, OAEP wrap.
 #
 # docs/interop.md shows each command with its output. Parts 1b to 5 share one
 # store, in that order (later parts use the keys made in 1b); `ferrohsm serve`
