@@ -257,10 +257,11 @@ pub fn attestation_attribute(
 }
 
 /// The device key's SubjectPublicKeyInfo (DER), from the device certificate on the
-/// admin token (`CKA_FERRO_KEY_ROLE` 2; public, no login).
-pub fn device_spki(ctx: &Pkcs11) -> Result<Vec<u8>> {
-    let admin = ctx.open_ro_session(token::admin_slot(ctx)?).doing("opening a session on the admin token")?;
-    let certs = role_certs(&admin, 2)?;
+/// admin token (`CKA_FERRO_KEY_ROLE` 2; public, so any session on the admin token
+/// reads it). The caller passes its session: once the device SO is logged in, the
+/// token opens no read-only session (`CKR_SESSION_READ_WRITE_SO_EXISTS`).
+pub fn device_spki(admin: &Session) -> Result<Vec<u8>> {
+    let certs = role_certs(admin, 2)?;
     let [der] = &certs[..] else {
         return Err(Error::NotFound(format!(
             "the admin token holds {} device certificates (CKA_FERRO_KEY_ROLE 2); expected one",
