@@ -224,3 +224,41 @@ pub fn list_rows(out: &str) -> Vec<Row> {
         })
         .collect()
 }
+
+/// Whether `program` is on the `PATH`. A test that needs it skips without it, except
+/// under CI (`CI=true`), where ci/deps.sh installs it: there a missing tool fails the
+/// test instead of letting it pass having checked nothing.
+pub fn have_tool(program: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false);
+    if !found {
+        missing(program);
+    }
+    found
+}
+
+/// p11-kit's client module, where the distribution puts it (see [`have_tool`] for
+/// what happens when it is missing).
+pub fn p11_kit_client() -> Option<&'static str> {
+    let found = [
+        "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so",
+        "/usr/lib/aarch64-linux-gnu/pkcs11/p11-kit-client.so",
+        "/usr/lib64/pkcs11/p11-kit-client.so",
+        "/usr/lib/pkcs11/p11-kit-client.so",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).is_file());
+    if found.is_none() {
+        missing("p11-kit-client.so (package p11-kit-modules)");
+    }
+    found
+}
+
+/// Panics under CI, where `what` must be installed; else says the test is skipped.
+fn missing(what: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{what} is missing, and under CI=true that fails the test (ci/deps.sh installs it)");
+    }
+    eprintln!("skipped: {what} is not installed");
+}
