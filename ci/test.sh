@@ -37,7 +37,7 @@ step "both providers built in, unit tests of each"
 cargo test -p ferrohsm-pkcs11 --all-features --lib
 
 step "pkcs11-tool"
-cargo build --release -p ferrohsm-pkcs11
+cargo build --release -p ferrohsm-pkcs11 -p ferrohsm-tools
 ci/pkcs11-tool.sh
 
 step "all passed"
