@@ -432,3 +432,70 @@ fn the_device_key_certified_by_an_outside_ca() {
     // The device's request still works, now under the outside CA's certificate.
     store.ok(&["device", "csr", "-o", s(&file(&store, "dev-req2.pem")), "--so-pin", SO_PIN]);
 }
+
+/// `ferrohsm serve` on the store, stopped (SIGTERM) when dropped.
+struct Served {
+    child: std::process::Child,
+    address: String,
+}
+
+impl Served {
+    fn start(store: &Store) -> Served {
+        let socket = file(store, "p11.sock");
+        let mut child = store
+            .command(Path::new(env!("CARGO_BIN_EXE_ferrohsm")))
+            .args(["serve", "--socket", s(&socket)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start ferrohsm serve");
+        let start = std::time::Instant::now();
+        while !socket.exists() {
+            assert!(child.try_wait().unwrap().is_none(), "ferrohsm serve ended without a socket");
+            assert!(start.elapsed() < std::time::Duration::from_secs(20), "no socket from ferrohsm serve");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Served { child, address: format!("unix:path={}", socket.display()) }
+    }
+
+    /// `ferrohsm --module CLIENT args...` through the server.
+    fn run(&self, store: &Store, client: &str, args: &[&str]) -> Run {
+        let mut a = vec!["--module", client];
+        a.extend_from_slice(args);
+        store.run_with(&a, &[("P11_KIT_SERVER_ADDRESS", &self.address)])
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Through `ferrohsm serve` and p11-kit's client module, which numbers the slots
+/// its own way: the tool still finds the admin token and reads the same chain.
+#[test]
+fn through_p11_kit_the_chain_reads_the_same() {
+    let Some(client) = p11_kit_client() else { return };
+    if !have_tool("p11-kit") {
+        return;
+    }
+    let store = store_with_keys();
+    let (local_chain, local_root) = read_chain(&store, "0", "local");
+    let served = Served::start(&store);
+    let status = served.run(&store, client, &["status"]);
+    assert_eq!(status.code, Some(0), "{status:?}");
+    let slot = status_slots(&status.stdout)
+        .into_iter()
+        .find(|(_, lines)| lines.iter().any(|l| l.starts_with("token:        \"payments\"")))
+        .map(|(id, _)| id.to_string())
+        .expect("the partition through p11-kit");
+    assert_ne!(slot, "0", "p11-kit numbers the slots it forwards its own way");
+
+    let (chain, root) = (file(&store, "chain-remote.pem"), file(&store, "root-remote.pem"));
+    let r = served.run(&store, client, &["attest", "chain", "--slot", &slot, "-o", s(&chain), "--root", s(&root)]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(std::fs::read(&chain).unwrap(), std::fs::read(&local_chain).unwrap());
+    assert_eq!(std::fs::read(&root).unwrap(), std::fs::read(&local_root).unwrap());
+}
