@@ -474,9 +474,12 @@ impl Drop for Served {
 }
 
 /// Through `ferrohsm serve` and p11-kit's client module, which numbers the slots
-/// its own way: the tool still finds the admin token and reads the same chain.
+/// its own way and forwards neither our mechanisms nor CKM_ECDSA_SHA256: the tool
+/// still finds the admin token, reads the same chain, and writes an attested
+/// request signed with CKM_ECDSA over its own digest, carrying the birth
+/// certificate.
 #[test]
-fn through_p11_kit_the_chain_reads_the_same() {
+fn through_p11_kit_the_chain_and_an_attested_request() {
     let Some(client) = p11_kit_client() else { return };
     if !have_tool("p11-kit") {
         return;
@@ -498,4 +501,49 @@ fn through_p11_kit_the_chain_reads_the_same() {
     assert_eq!(r.code, Some(0), "{r:?}");
     assert_eq!(std::fs::read(&chain).unwrap(), std::fs::read(&local_chain).unwrap());
     assert_eq!(std::fs::read(&root).unwrap(), std::fs::read(&local_root).unwrap());
+
+    // A fresh attestation does not cross, so with no nonce the request carries the
+    // key's birth certificate.
+    let r = served.run(
+        &store,
+        client,
+        &["attest", "key", "--slot", &slot, "--label", "mykey", "--pin", USER_PIN, "-o", s(&file(&store, "x.der"))],
+    );
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains("CKR_MECHANISM_INVALID"), "{r:?}");
+    let req = file(&store, "req-remote.pem");
+    let subject = "/CN=app.example/O=Example";
+    let args = [
+        "csr",
+        "--slot",
+        &slot,
+        "--label",
+        "mykey",
+        "--subject",
+        subject,
+        "--attest",
+        "-o",
+        s(&req),
+        "--pin",
+        USER_PIN,
+    ];
+    let r = served.run(&store, client, &args);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    if have_tool("openssl") {
+        let ok = openssl(store.dir.path(), "req -verify -noout -in req-remote.pem", &[]);
+        assert!(ok.contains("verify OK"), "{ok}");
+    }
+    let summary = verified(&store, &["--csr", s(&req), "--root", s(&local_root)]);
+    assert!(summary.contains("nonce:              none (birth certificate)\n"), "{summary}");
+    assert!(
+        summary.contains("request:            /CN=app.example/O=Example: its key is the attested key\n"),
+        "{summary}"
+    );
+    // A nonce needs a fresh attestation, which does not cross: refused, not a
+    // birth certificate in its place.
+    let mut args = args.to_vec();
+    args.extend(["--nonce", "00112233"]);
+    let r = served.run(&store, client, &args);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains("CKR_MECHANISM_INVALID"), "{r:?}");
 }
