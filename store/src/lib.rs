@@ -15,11 +15,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 mod codec;
 pub mod config;
 mod keyfile;
 mod records;
 pub mod seal;
+pub mod time;
 
 use std::fmt;
 use std::io;
@@ -173,6 +175,11 @@ pub struct Store {
     meta: sled::Tree,
     partitions: sled::Tree,
     objects: sled::Tree,
+    /// Audit entries by sequence number (big-endian), and the heads.
+    audit: sled::Tree,
+    audit_heads: sled::Tree,
+    /// Orders appends to the audit log.
+    audit_lock: Mutex<()>,
     cipher: Arc<dyn Cipher>,
     kdf: KdfParams,
     /// The device key, from the key file.
@@ -242,6 +249,9 @@ impl Store {
             meta,
             partitions: db.open_tree("partitions")?,
             objects: db.open_tree("objects")?,
+            audit: db.open_tree("audit")?,
+            audit_heads: db.open_tree("audit_heads")?,
+            audit_lock: Mutex::new(()),
             db,
             cipher,
             kdf,
