@@ -21,10 +21,10 @@
 use std::fmt::Write as _;
 
 use sled::Transactional;
-use sled::transaction::ConflictableTransactionError;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use crate::codec::{Reader, Writer};
-use crate::{Error, Result, Store, now};
+use crate::{Cipher, Error, Result, Store, now};
 
 /// The hash that the first entry, and a partition's first entry, link to.
 pub const ZERO: [u8; 32] = [0; 32];
@@ -181,6 +181,42 @@ fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }
 
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
+
+/// Appends `events` inside a transaction over the log and its heads, all with the
+/// time `time`.
+pub(crate) fn append(
+    log: &TransactionalTree,
+    heads: &TransactionalTree,
+    cipher: &dyn Cipher,
+    time: u64,
+    events: &[Event<'_>],
+) -> TxResult<Vec<Entry>> {
+    let head = |key: &[u8]| -> TxResult<Head> {
+        match heads.get(key)? {
+            Some(v) => Head::decode(&v).map_err(ConflictableTransactionError::Abort),
+            None => Ok(Head::EMPTY),
+        }
+    };
+    let mut all = head(ALL)?;
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let pkey = e.partition.to_be_bytes();
+        let part = head(&pkey)?;
+        let seq = all.seq + 1;
+        let line = render(seq, time, e, &all.hash, &part.hash);
+        let hash = cipher.sha256(line.as_bytes());
+        log.insert(&seq_key(seq), line.as_bytes())?;
+        all = Head { seq, hash };
+        heads.insert(&pkey, all.encode())?;
+        out.push(Entry { seq, line, hash });
+    }
+    if !events.is_empty() {
+        heads.insert(ALL, all.encode())?;
+    }
+    Ok(out)
+}
+
 impl Store {
     /// Appends events to the log, in order, in one transaction and one flush: when
     /// this returns `Ok`, they survive a crash. Returns the new entries.
@@ -189,29 +225,7 @@ impl Store {
         let _order = self.audit_lock.lock();
         let time = now();
         let entries = (&self.audit, &self.audit_heads)
-            .transaction(|(log, heads)| {
-                let head = |key: &[u8]| -> std::result::Result<Head, ConflictableTransactionError<Error>> {
-                    match heads.get(key)? {
-                        Some(v) => Head::decode(&v).map_err(ConflictableTransactionError::Abort),
-                        None => Ok(Head::EMPTY),
-                    }
-                };
-                let mut all = head(ALL)?;
-                let mut out = Vec::with_capacity(events.len());
-                for e in events {
-                    let pkey = e.partition.to_be_bytes();
-                    let part = head(&pkey)?;
-                    let seq = all.seq + 1;
-                    let line = render(seq, time, e, &all.hash, &part.hash);
-                    let hash = self.cipher.sha256(line.as_bytes());
-                    log.insert(&seq_key(seq), line.as_bytes())?;
-                    all = Head { seq, hash };
-                    heads.insert(&pkey, all.encode())?;
-                    out.push(Entry { seq, line, hash });
-                }
-                heads.insert(ALL, all.encode())?;
-                Ok(out)
-            })
+            .transaction(|(log, heads)| append(log, heads, self.cipher.as_ref(), time, events))
             .map_err(Error::from)?;
         self.flush()?;
         Ok(entries)

@@ -205,3 +205,32 @@ fn the_lines_check_with_sha256_alone() {
     let digest = audit::hex(&Sha256::digest(entries[0].line.as_bytes()));
     assert!(entries[1].line.contains(&format!("\"prev\":\"{digest}\"")));
 }
+
+#[test]
+fn object_changes_and_their_entries_are_written_together() {
+    use ferrohsm_store::{Error, NewAttr, Seal};
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path());
+    let id = store.new_object_id().unwrap();
+    let attrs = vec![NewAttr { ty: 3, value: b"label", seal: Seal::None }];
+    let made = store
+        .put_objects_logged(0, &[(id, attrs)], None, &[Event { object: Some("u1"), ..ev(0, "object_create") }])
+        .unwrap();
+    assert_eq!(made.len(), 1);
+    assert_eq!(store.count_objects(0), 1);
+    assert_eq!(store.audit_head(Some(0)).unwrap(), Head { seq: 1, hash: made[0].hash });
+
+    // Sealing fails before anything is written: no object, no entry.
+    let other = store.new_object_id().unwrap();
+    let secret = vec![NewAttr { ty: 0x11, value: b"k", seal: Seal::Partition }];
+    let refused = store.put_objects_logged(0, &[(other, secret)], None, &[ev(0, "object_create")]);
+    assert!(matches!(refused, Err(Error::Locked)));
+    assert_eq!(store.count_objects(0), 1);
+    assert_eq!(store.audit_head(None).unwrap().seq, 1);
+
+    let gone = store.delete_objects_logged(0, &[id], &[Event { object: Some("u1"), ..ev(0, "object_destroy") }]);
+    assert_eq!(gone.unwrap()[0].seq, 2);
+    assert_eq!(store.count_objects(0), 0);
+    drop(store);
+    assert_eq!(check(dir.path()).map(|h| h.seq), Ok(2));
+}
