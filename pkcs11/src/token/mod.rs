@@ -2,6 +2,7 @@
 //! entry points (one submodule per chapter of the spec).
 
 pub mod attest;
+pub mod audit;
 pub mod crypto;
 pub mod digest;
 pub mod general;

@@ -6,7 +6,7 @@ use cryptoki_sys::*;
 use ferrohsm_store::{MasterKey, NewAttr, Seal};
 use zeroize::Zeroizing;
 
-use super::{Session, TokenState, partition};
+use super::{Session, TokenState, audit, partition};
 use crate::error::{Result, err};
 use crate::module::Module;
 use crate::object::attr::{Kind, bool_value, kind};
@@ -110,8 +110,19 @@ pub fn insert_many(m: &Module, s: &Session, st: &mut TokenState, all: Vec<Attrs>
             lifetimes.push(Lifetime::Session(s.handle));
         }
     }
+    let role = audit::role_of(st);
+    let pending: Vec<audit::Pending> = all
+        .iter()
+        .map(|a| {
+            let (event, object) = audit::creation_event(a);
+            audit::Pending { partition: s.token.partition, role, event, object, result: CKR_OK }
+        })
+        .collect();
+    let events: Vec<_> = pending.iter().map(audit::Pending::event).collect();
     if !writes.is_empty() {
-        m.store.put_objects(s.token.partition, &writes, st.master().map(|k| k.as_ref()))?;
+        m.store.put_objects_logged(s.token.partition, &writes, st.master().map(|k| k.as_ref()), &events)?;
+    } else {
+        m.store.audit(&events)?;
     }
     drop(writes);
     let mut handles = Vec::with_capacity(all.len());
@@ -191,9 +202,20 @@ pub fn destroy_object(m: &Module, session: CK_SESSION_HANDLE, handle: CK_OBJECT_
             _ => None,
         })
         .collect();
+    let role = audit::role_of(&st);
+    let pending: Vec<audit::Pending> = doomed
+        .iter()
+        .map(|o| {
+            let (event, object) = audit::destruction_event(&o.attrs);
+            audit::Pending { partition: s.token.partition, role, event, object, result: CKR_OK }
+        })
+        .collect();
+    let events: Vec<_> = pending.iter().map(audit::Pending::event).collect();
     if !oids.is_empty() {
         check_write(&s, &st, true, obj.private())?;
-        m.store.delete_objects(s.token.partition, &oids)?;
+        m.store.delete_objects_logged(s.token.partition, &oids, &events)?;
+    } else {
+        m.store.audit(&events)?;
     }
     for o in doomed {
         if let Lifetime::Token(oid) = o.lifetime {

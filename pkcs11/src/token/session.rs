@@ -50,6 +50,15 @@ fn end(m: &Module, token: &Arc<Token>, session: &Session) {
         st.rw_sessions = st.rw_sessions.saturating_sub(1);
     }
     if m.app_sessions(token.slot_id).0 == 0 && st.login().is_some() {
+        // The session is gone whatever the log says; a failed write is reported in
+        // the module's log, and the store's own error shows in the next call.
+        let role = super::audit::role_of(&st);
+        let p =
+            super::audit::Pending { partition: token.partition, role, event: "logout", object: None, result: CKR_OK };
+        let reason = [("reason", ferrohsm_store::audit::Value::Str("last_session_closed"))];
+        if let Err(e) = super::audit::write_with(m, &p, &reason) {
+            log::error!("slot {}: the audit entry of an implicit logout was not written: {e}", token.slot_id);
+        }
         super::login::drop_login(&mut st);
     }
 }
