@@ -232,6 +232,15 @@ impl Hsm {
         self.try_open(slot, flags).expect("C_OpenSession")
     }
 
+    /// The device SO's session on the admin token, initialising the admin token
+    /// with [`SO_PIN`] first.
+    pub fn device_so(&self) -> CK_SESSION_HANDLE {
+        self.init_token(ADMIN_SLOT, SO_PIN, "device");
+        let s = self.open(ADMIN_SLOT, true);
+        assert_eq!(self.login(s, CKU_SO, SO_PIN), CKR_OK, "the device SO logs in");
+        s
+    }
+
     pub fn login(&self, s: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> CK_RV {
         call!(C_Login, s, user, pin.as_ptr() as *mut _, pin.len() as CK_ULONG)
     }
@@ -305,6 +314,79 @@ impl Hsm {
         let v = self.get(s, o, ty).unwrap_or_else(|rv| panic!("get {ty:#x}: {rv:#x}"));
         assert_eq!(v.len(), 1);
         v[0] != 0
+    }
+
+    /// `C_GenerateKey` with a mechanism that takes no parameter.
+    pub fn generate_key(
+        &self,
+        s: CK_SESSION_HANDLE,
+        m: CK_MECHANISM_TYPE,
+        t: &Tmpl,
+    ) -> Result<CK_OBJECT_HANDLE, CK_RV> {
+        let mut a = t.attrs();
+        let mut h = 0;
+        match call!(C_GenerateKey, s, &mut mech(m), a.as_mut_ptr(), a.len() as CK_ULONG, &mut h) {
+            CKR_OK => Ok(h),
+            rv => Err(rv),
+        }
+    }
+
+    /// `C_GenerateKeyPair` with a mechanism that takes no parameter: (public, private).
+    pub fn generate_pair(
+        &self,
+        s: CK_SESSION_HANDLE,
+        m: CK_MECHANISM_TYPE,
+        public: &Tmpl,
+        private: &Tmpl,
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE), CK_RV> {
+        let (mut pa, mut qa) = (public.attrs(), private.attrs());
+        let (mut hp, mut hq) = (0, 0);
+        let (np, nq) = (pa.len() as CK_ULONG, qa.len() as CK_ULONG);
+        match call!(C_GenerateKeyPair, s, &mut mech(m), pa.as_mut_ptr(), np, qa.as_mut_ptr(), nq, &mut hp, &mut hq) {
+            CKR_OK => Ok((hp, hq)),
+            rv => Err(rv),
+        }
+    }
+
+    /// `C_WrapKey` with a mechanism that takes no parameter, length query first.
+    pub fn wrap_key(
+        &self,
+        s: CK_SESSION_HANDLE,
+        m: CK_MECHANISM_TYPE,
+        kek: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<Vec<u8>, CK_RV> {
+        let mut n = 0;
+        match call!(C_WrapKey, s, &mut mech(m), kek, key, ptr::null_mut(), &mut n) {
+            CKR_OK => {}
+            rv => return Err(rv),
+        }
+        let mut out = vec![0u8; n as usize];
+        match call!(C_WrapKey, s, &mut mech(m), kek, key, out.as_mut_ptr(), &mut n) {
+            CKR_OK => {
+                out.truncate(n as usize);
+                Ok(out)
+            }
+            rv => Err(rv),
+        }
+    }
+
+    /// `C_UnwrapKey` with a mechanism that takes no parameter.
+    pub fn unwrap_key(
+        &self,
+        s: CK_SESSION_HANDLE,
+        m: CK_MECHANISM_TYPE,
+        kek: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        t: &Tmpl,
+    ) -> Result<CK_OBJECT_HANDLE, CK_RV> {
+        let mut a = t.attrs();
+        let mut h = 0;
+        let (w, nw) = (wrapped.as_ptr() as *mut u8, wrapped.len() as CK_ULONG);
+        match call!(C_UnwrapKey, s, &mut mech(m), kek, w, nw, a.as_mut_ptr(), a.len() as CK_ULONG, &mut h) {
+            CKR_OK => Ok(h),
+            rv => Err(rv),
+        }
     }
 
     /// Every handle matching `t`.
