@@ -189,3 +189,81 @@ fn a_locked_pin_and_partition_changes_are_logged_and_the_log_survives_reinitiali
     assert!(change.line.contains(r#""attributes":"CKA_FERRO_POLICY_MAX_PIN_FAILURES""#), "{}", change.line);
     h.initialize();
 }
+
+fn sign_once(session: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) {
+    let mut m = CK_MECHANISM { mechanism: CKM_ECDSA, pParameter: ptr::null_mut(), ulParameterLen: 0 };
+    assert_eq!(call!(C_SignInit, session, &mut m, key), CKR_OK);
+    let mut digest = [7u8; 32];
+    let mut sig = [0u8; 64];
+    let mut len = sig.len() as CK_ULONG;
+    assert_eq!(call!(C_Sign, session, digest.as_mut_ptr(), 32, sig.as_mut_ptr(), &mut len), CKR_OK);
+}
+
+fn usage_entries(entries: &[Entry], key: &str) -> Vec<u64> {
+    entries
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.line).unwrap())
+        .filter(|v| v["event"] == "key_usage" && v["object"] == key)
+        .map(|v| v["count"].as_u64().expect("a count"))
+        .collect()
+}
+
+#[test]
+fn key_usage_is_counted_and_reported_at_logout_and_finalize() {
+    let mut h = Hsm::fresh();
+    h.init_token(0, SO_PIN, "audit");
+    h.init_user(0, USER_PIN);
+    let sess = h.open(0, true);
+    assert_eq!(h.login(sess, CKU_USER, USER_PIN), CKR_OK);
+    let (_, key) = generate_pair(sess, "busy");
+    let uid = String::from_utf8(h.get(sess, key, CKA_UNIQUE_ID).unwrap()).unwrap();
+    for _ in 0..5 {
+        sign_once(sess, key);
+    }
+    assert_eq!(h.get_ulong(sess, key, CKA_FERRO_USAGE_COUNT), 5);
+    assert_eq!(call!(C_Logout, sess), CKR_OK);
+    assert_eq!(call!(C_CloseSession, sess), CKR_OK);
+    let (entries, store) = log_of(&mut h);
+    assert_eq!(usage_entries(&entries, &uid), [5], "one summary at logout, not one per signature");
+    let pos = |event: &str| entries.iter().rposition(|e| e.line.contains(&format!("\"event\":\"{event}\""))).unwrap();
+    assert!(pos("key_usage") < pos("logout"), "the summary comes before the logout");
+    drop(store);
+
+    // The total survives a restart; uses after it are reported at C_Finalize.
+    h.initialize();
+    let sess = h.open(0, true);
+    assert_eq!(h.login(sess, CKU_USER, USER_PIN), CKR_OK);
+    let key = h.find(sess, &Tmpl::new().class(CKO_PRIVATE_KEY).label("busy"))[0];
+    assert_eq!(h.get_ulong(sess, key, CKA_FERRO_USAGE_COUNT), 5);
+    sign_once(sess, key);
+    sign_once(sess, key);
+    assert_eq!(h.get_ulong(sess, key, CKA_FERRO_USAGE_COUNT), 7);
+    let (entries, store) = log_of(&mut h);
+    assert_eq!(usage_entries(&entries, &uid), [5, 2]);
+    drop(store);
+    h.initialize();
+}
+
+#[test]
+fn key_usage_counting_can_be_turned_off() {
+    let mut h = Hsm::fresh();
+    let conf = h.dir.path().join("ferrohsm.toml");
+    std::fs::write(&conf, "audit_key_usage = false\n").unwrap();
+    // SAFETY (environment): the harness lock is held by `h`.
+    unsafe { std::env::set_var("FERROHSM_CONF", &conf) };
+    h.restart();
+    unsafe { std::env::remove_var("FERROHSM_CONF") };
+    h.init_token(0, SO_PIN, "audit");
+    h.init_user(0, USER_PIN);
+    let sess = h.open(0, true);
+    assert_eq!(h.login(sess, CKU_USER, USER_PIN), CKR_OK);
+    let (_, key) = generate_pair(sess, "quiet");
+    let uid = String::from_utf8(h.get(sess, key, CKA_UNIQUE_ID).unwrap()).unwrap();
+    sign_once(sess, key);
+    assert_eq!(h.get_ulong(sess, key, CKA_FERRO_USAGE_COUNT), 0, "not counted");
+    let (entries, store) = log_of(&mut h);
+    assert!(usage_entries(&entries, &uid).is_empty());
+    assert!(entries.iter().any(|e| e.line.contains("\"event\":\"key_generate\"")), "the other events are still logged");
+    drop(store);
+    h.initialize();
+}

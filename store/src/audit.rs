@@ -231,6 +231,37 @@ impl Store {
         Ok(entries)
     }
 
+    /// Writes key usage: each token key's total (partition, object id, total) and the
+    /// `key_usage` entries that report the operations since the last ones, in one
+    /// transaction and one flush.
+    pub fn audit_usage(&self, totals: &[(u32, u64, u64)], events: &[Event<'_>]) -> Result<Vec<Entry>> {
+        let _order = self.audit_lock.lock();
+        let time = now();
+        let entries = (&self.usage, &self.audit, &self.audit_heads)
+            .transaction(|(usage, log, heads)| {
+                for &(partition, object, total) in totals {
+                    usage.insert(&crate::object_key(partition, object), &total.to_le_bytes())?;
+                }
+                append(log, heads, self.cipher.as_ref(), time, events)
+            })
+            .map_err(Error::from)?;
+        self.flush()?;
+        Ok(entries)
+    }
+
+    /// The usage totals of a partition's token keys, by object id (keys never used
+    /// are absent). A damaged value counts as absent.
+    pub fn usage_totals(&self, partition: u32) -> Result<std::collections::HashMap<u64, u64>> {
+        let mut out = std::collections::HashMap::new();
+        for kv in self.usage.scan_prefix(partition.to_be_bytes()) {
+            let (k, v) = kv?;
+            if let (Ok(oid), Ok(total)) = (crate::object_id_of(&k), <[u8; 8]>::try_from(v.as_ref())) {
+                out.insert(oid, u64::from_le_bytes(total));
+            }
+        }
+        Ok(out)
+    }
+
     /// The head of the whole log (`None`) or of one partition's entries.
     pub fn audit_head(&self, partition: Option<u32>) -> Result<Head> {
         let v = match partition {

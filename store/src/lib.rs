@@ -178,6 +178,9 @@ pub struct Store {
     /// Audit entries by sequence number (big-endian), and the heads.
     audit: sled::Tree,
     audit_heads: sled::Tree,
+    /// How many operations each token key has done, by object key: written with the
+    /// `key_usage` entries that report them.
+    usage: sled::Tree,
     /// Orders appends to the audit log.
     audit_lock: Mutex<()>,
     cipher: Arc<dyn Cipher>,
@@ -251,6 +254,7 @@ impl Store {
             objects: db.open_tree("objects")?,
             audit: db.open_tree("audit")?,
             audit_heads: db.open_tree("audit_heads")?,
+            usage: db.open_tree("usage")?,
             audit_lock: Mutex::new(()),
             db,
             cipher,

@@ -8,6 +8,8 @@
 //! in the same store transaction as its entries: a call that returned `CKR_OK` has its
 //! entry on disk. When the entry cannot be written, the call fails.
 
+use std::sync::Arc;
+
 use cryptoki_sys::*;
 use ferrohsm_store::Role;
 use ferrohsm_store::audit::{Event, Value};
@@ -15,7 +17,7 @@ use ferrohsm_store::audit::{Event, Value};
 use super::TokenState;
 use crate::error::Result;
 use crate::module::Module;
-use crate::object::Attrs;
+use crate::object::{Attrs, Lifetime, Object};
 use crate::vendor::{CKA_FERRO_ATTESTS, CKA_FERRO_ORIGIN, Origin};
 
 /// Nobody logged in.
@@ -139,4 +141,88 @@ pub fn record(
     result: CK_RV,
 ) -> Result<()> {
     write(m, &[Pending { partition, role, event, object, result }])
+}
+
+/// Key usage is reported at most this often per key while it is being used (and
+/// always when its application logs out, its session ends, or the module finalizes).
+pub const USAGE_PERIOD: u64 = 60;
+
+/// Counts one operation started with `key` in `partition`, and writes its
+/// `key_usage` entry when one is due. Counting is two atomic adds; an entry is
+/// written at most once per [`USAGE_PERIOD`] per key. A failed write is logged and
+/// the count kept for the next report: the operation goes on.
+pub fn key_used(m: &Module, partition: u32, st_role: impl FnOnce() -> &'static str, key: &Arc<Object>) {
+    if !m.count_usage {
+        return;
+    }
+    if key.usage.count(crate::time::now(), USAGE_PERIOD) {
+        report_usage(m, partition, st_role(), std::slice::from_ref(key));
+    }
+}
+
+/// Writes `key_usage` entries for the keys among `objects` with uncounted uses (and
+/// their totals, for token keys), in one transaction. Failures are logged and the
+/// counts kept.
+pub fn report_usage(m: &Module, partition: u32, role: &'static str, objects: &[Arc<Object>]) {
+    if !m.count_usage {
+        return;
+    }
+    let mut taken = Vec::new();
+    for o in objects {
+        let (pending, total) = o.usage.take();
+        if pending > 0 {
+            taken.push((o, pending, total));
+        }
+    }
+    if taken.is_empty() {
+        return;
+    }
+    let now = crate::time::now();
+    let uids: Vec<Option<String>> = taken.iter().map(|(o, ..)| unique_id(&o.attrs)).collect();
+    let counts: Vec<[(&str, Value<'_>); 1]> = taken.iter().map(|(_, n, _)| [("count", Value::Int(*n))]).collect();
+    let events: Vec<Event<'_>> = taken
+        .iter()
+        .zip(&uids)
+        .zip(&counts)
+        .map(|((_, uid), count)| Event {
+            partition,
+            role,
+            event: "key_usage",
+            object: uid.as_deref(),
+            result: result_name(CKR_OK),
+            extra: count,
+        })
+        .collect();
+    let totals: Vec<(u32, u64, u64)> = taken
+        .iter()
+        .filter_map(|(o, _, total)| match o.lifetime {
+            Lifetime::Token(oid) => Some((partition, oid, *total)),
+            _ => None,
+        })
+        .collect();
+    match m.store.audit_usage(&totals, &events) {
+        Ok(_) => {
+            for (o, ..) in &taken {
+                o.usage.reported_at.store(now, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Err(e) => {
+            log::error!("partition {partition}: key usage not written to the audit log (kept for later): {e}");
+            for (o, pending, _) in &taken {
+                o.usage.restore(*pending);
+            }
+        }
+    }
+}
+
+/// Reports the usage of every object of a token that the calling application can
+/// see, as `role` (at logout, when its last session closes, at finalize).
+pub fn report_token_usage(m: &Module, partition: u32, st: &TokenState) {
+    if !m.count_usage {
+        return;
+    }
+    let role = role_of(st);
+    let used: Vec<Arc<Object>> =
+        st.objects.iter().filter(|o| o.usage.pending.load(std::sync::atomic::Ordering::Relaxed) > 0).cloned().collect();
+    report_usage(m, partition, role, &used);
 }

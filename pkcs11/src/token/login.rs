@@ -140,6 +140,7 @@ pub fn logout(m: &Module, session: CK_SESSION_HANDLE) -> Result<()> {
     if st.login().is_none() {
         return Err(err(CKR_USER_NOT_LOGGED_IN, "nobody is logged in"));
     }
+    audit::report_token_usage(m, s.token.partition, &st);
     audit::record(m, s.token.partition, audit::role_of(&st), "logout", None, CKR_OK)?;
     drop_login(&mut st);
     Ok(())

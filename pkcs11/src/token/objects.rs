@@ -9,10 +9,10 @@ use zeroize::Zeroizing;
 use super::{Session, TokenState, audit, partition};
 use crate::error::{Result, err};
 use crate::module::Module;
-use crate::object::attr::{Kind, bool_value, kind};
+use crate::object::attr::{Kind, bool_value, kind, ulong_value};
 use crate::object::build::{self, Ctx, Op, is_secret};
 use crate::object::{Attrs, Lifetime, Object, Template};
-use crate::vendor::{CKA_FERRO_ATTESTS, CKA_FERRO_KEY_ROLE, CKO_FERRO_PARTITION};
+use crate::vendor::{CKA_FERRO_ATTESTS, CKA_FERRO_KEY_ROLE, CKA_FERRO_USAGE_COUNT, CKO_FERRO_PARTITION};
 
 /// A find in progress: the matches, taken when it started.
 pub struct Find {
@@ -242,6 +242,10 @@ pub fn get_attribute_value(
             let secret = is_secret(shape, ty);
             match obj.attrs.get(ty) {
                 Some(_) if secret && obj.guards_secrets() => AttrOut::Sensitive,
+                // The live count; the stored attribute is its value at creation.
+                Some(_) if ty == CKA_FERRO_USAGE_COUNT => AttrOut::Value(Zeroizing::new(ulong_value(
+                    obj.usage.total.load(std::sync::atomic::Ordering::Relaxed) as CK_ULONG,
+                ))),
                 Some(v) => AttrOut::Value(Zeroizing::new(v.to_vec())),
                 None => AttrOut::Invalid,
             }
@@ -268,7 +272,7 @@ pub fn set_attribute_value(
     if let Lifetime::Token(oid) = obj.lifetime {
         persist(m, s.token.partition, oid, &attrs, st.master().map(|k| k.as_ref()))?;
     }
-    st.objects.insert(Arc::new(Object::new(handle, obj.lifetime, attrs)));
+    st.objects.insert(Arc::new(Object::with_usage(handle, obj.lifetime, attrs, obj.usage.clone())));
     Ok(())
 }
 
