@@ -549,18 +549,17 @@ fn get_attribute_value(
             AttrOut::Value(v) => {
                 let c = AttrValue::from_canonical(*ty, &v);
                 let len = c.c_len();
-                let value = match cap {
-                    None => Some(None),
-                    Some(cap) if *cap < len => None,
-                    Some(_) => Some(Some(&c)),
-                };
-                match value {
-                    None => Err(CKR_BUFFER_TOO_SMALL),
-                    Some(value) if w.attribute(*ty, Some((len, value))) => Ok(()),
-                    Some(_) => {
-                        log::warn!("rpc: {} does not fit p11-kit's encoding of it", crate::error::Attr(*ty));
-                        Err(CKR_ATTRIBUTE_TYPE_INVALID)
+                // A value p11-kit cannot carry is unavailable, length queries included.
+                if !Writer::default().attribute(*ty, Some((len, Some(&c)))) {
+                    log::warn!("rpc: {} does not fit p11-kit's encoding of it", crate::error::Attr(*ty));
+                    Err(CKR_ATTRIBUTE_TYPE_INVALID)
+                } else {
+                    match cap {
+                        Some(cap) if *cap < len => Err(CKR_BUFFER_TOO_SMALL),
+                        None => Ok(w.attribute(*ty, Some((len, None)))),
+                        Some(_) => Ok(w.attribute(*ty, Some((len, Some(&c))))),
                     }
+                    .map(|_| ())
                 }
             }
         };
