@@ -4,6 +4,9 @@
 //! checked directly. (The same through the real p11-kit client and stock tools:
 //! tools/tests/serve.rs.)
 
+// `CK_ULONG` is `u64` here but `u32` elsewhere: the casts are for portability.
+#![allow(clippy::unnecessary_cast)]
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::thread::JoinHandle;

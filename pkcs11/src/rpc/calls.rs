@@ -212,7 +212,7 @@ fn label32(s: &[u8]) -> [u8; 32] {
 }
 
 /// A PIN argument: p11-kit encodes a null pointer as an absent array.
-fn pin<'a>(p: Option<&'a [u8]>) -> Result<&'a [u8]> {
+fn pin(p: Option<&[u8]>) -> Result<&[u8]> {
     p.ok_or_else(|| err(CKR_ARGUMENTS_BAD, "this token has no protected authentication path: give a PIN"))
 }
 

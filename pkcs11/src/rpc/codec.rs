@@ -226,7 +226,7 @@ impl<'a> Reader<'a> {
         };
         match kind(ty) {
             Kind::Ulong | Kind::MechList => {
-                if (kind(ty) == Kind::Ulong && c.len() != UL) || c.len() % UL != 0 {
+                if (kind(ty) == Kind::Ulong && c.len() != UL) || !c.len().is_multiple_of(UL) {
                     return Err(bad("must be a CK_ULONG (or an array of them)"));
                 }
                 Ok(c.chunks_exact(UL).flat_map(|b| (ne_ulong(b) as u64).to_le_bytes()).collect())
@@ -500,7 +500,7 @@ impl Writer {
             (Wire::Date | Wire::Bytes, None) => self.array(None),
             (Wire::Byte, Some(AttrValue::C(c))) if c.len() == 1 => self.byte(c[0]),
             (Wire::Ulong, Some(AttrValue::C(c))) if c.len() == UL => self.u64(ne_ulong(c) as u64),
-            (Wire::MechArray, Some(AttrValue::C(c))) if c.len() % UL == 0 => {
+            (Wire::MechArray, Some(AttrValue::C(c))) if c.len().is_multiple_of(UL) => {
                 self.u32((c.len() / UL) as u32);
                 for m in c.chunks_exact(UL) {
                     self.u64(ne_ulong(m) as u64);
