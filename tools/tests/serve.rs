@@ -292,3 +292,23 @@ fn the_server_keeps_serving_after_garbage() {
     let out = serve.stop();
     assert_eq!(out.code, Some(0), "{out:?}");
 }
+
+#[test]
+fn the_calls_applications_make_work_through_serve() {
+    if !tools_present() {
+        return;
+    }
+    let (_store, serve) = served();
+    let r = reports("calls", script(&serve, &["calls", USER_PIN]).spawn().unwrap());
+    for check in ["aes-ecb", "hmac", "digest-multipart", "rsa", "objects", "sensitive-random"] {
+        assert!(r.contains(&format!("{check} ok")), "{check}: {r:?}");
+    }
+    // pkcs11-tool's own self-test, through p11-kit's client.
+    let test = client(&serve, "pkcs11-tool")
+        .args(["--module", p11_kit_client().unwrap(), "--slot", "0", "--login", "--pin", USER_PIN, "--test"])
+        .output()
+        .unwrap();
+    check("pkcs11-tool --test", &test);
+    let out = String::from_utf8_lossy(&test.stdout);
+    assert!(out.contains("No errors"), "{out}");
+}

@@ -13,6 +13,9 @@ Actions (argv[1]):
   probe DIR               not logged in: use the handle in DIR/held, look for
                           private objects, report the sessions on the token
   sessions                report the token's session count
+  calls PIN               AES, HMAC, digests, RSA OAEP and PSS, multi-part signing,
+                          objects (create, set, find, destroy), a sensitive
+                          attribute refused, seeding and random
 """
 
 import os
@@ -166,6 +169,91 @@ def sessions():
     s.closeSession()
 
 
+def calls(pin):
+    """The other calls a client makes, each checked by its result."""
+    lib, slot = open_lib()
+    s = lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
+    s.login(pin)
+    M = PyKCS11.Mechanism
+    # AES: generate, encrypt and decrypt single-part and multi-part (ECB).
+    aes = s.generateKey([
+        (PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY), (PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_AES),
+        (PyKCS11.CKA_VALUE_LEN, 32), (PyKCS11.CKA_TOKEN, False), (PyKCS11.CKA_ENCRYPT, True),
+        (PyKCS11.CKA_DECRYPT, True), (PyKCS11.CKA_LABEL, "aes"),
+    ], M(PyKCS11.CKM_AES_KEY_GEN, None))
+    plain = bytes(range(48))
+    ct = bytes(s.encrypt(aes, plain, M(PyKCS11.CKM_AES_ECB, None)))
+    assert len(ct) == 48 and ct != plain
+    assert bytes(s.decrypt(aes, ct, M(PyKCS11.CKM_AES_ECB, None))) == plain
+    report("aes-ecb", "ok")
+    # HMAC-SHA256 with a generic secret: sign, verify, and a wrong MAC refused.
+    key = s.generateKey([
+        (PyKCS11.CKA_CLASS, PyKCS11.CKO_SECRET_KEY), (PyKCS11.CKA_KEY_TYPE, PyKCS11.CKK_GENERIC_SECRET),
+        (PyKCS11.CKA_VALUE_LEN, 32), (PyKCS11.CKA_TOKEN, False), (PyKCS11.CKA_SIGN, True),
+        (PyKCS11.CKA_VERIFY, True),
+    ], M(PyKCS11.CKM_GENERIC_SECRET_KEY_GEN, None))
+    mac = bytes(s.sign(key, b"message", M(PyKCS11.CKM_SHA256_HMAC, None)))
+    assert len(mac) == 32
+    assert s.verify(key, b"message", mac, M(PyKCS11.CKM_SHA256_HMAC, None))
+    assert not s.verify(key, b"messagf", mac, M(PyKCS11.CKM_SHA256_HMAC, None))
+    report("hmac", "ok")
+    # Multi-part digest equals single-part.
+    d = s.digestSession(M(PyKCS11.CKM_SHA256, None))
+    d.update(b"hello ")
+    d.update(b"world")
+    assert bytes(d.final()) == bytes(s.digest(b"hello world", M(PyKCS11.CKM_SHA256, None)))
+    report("digest-multipart", "ok")
+    # RSA: OAEP with a label, PSS, and PKCS#1 multi-part signing.
+    pub, priv = s.generateKeyPair(
+        [(PyKCS11.CKA_TOKEN, False), (PyKCS11.CKA_MODULUS_BITS, 2048), (PyKCS11.CKA_ENCRYPT, True),
+         (PyKCS11.CKA_VERIFY, True), (PyKCS11.CKA_PUBLIC_EXPONENT, (0x01, 0x00, 0x01))],
+        [(PyKCS11.CKA_TOKEN, False), (PyKCS11.CKA_DECRYPT, True), (PyKCS11.CKA_SIGN, True)],
+        mecha=M(PyKCS11.CKM_RSA_PKCS_KEY_PAIR_GEN, None))
+    oaep = PyKCS11.RSAOAEPMechanism(PyKCS11.CKM_SHA256, PyKCS11.CKG_MGF1_SHA256, b"label")
+    ct = bytes(s.encrypt(pub, b"secret", oaep))
+    assert bytes(s.decrypt(priv, ct, oaep)) == b"secret"
+    pss = PyKCS11.RSA_PSS_Mechanism(PyKCS11.CKM_RSA_PKCS_PSS, PyKCS11.CKM_SHA256, PyKCS11.CKG_MGF1_SHA256, 32)
+    h = bytes(s.digest(b"data", M(PyKCS11.CKM_SHA256, None)))
+    sig = bytes(s.sign(priv, h, pss))
+    assert s.verify(pub, h, sig, pss)
+    # Multi-part, through the low-level calls (a length query, then the signature).
+    ll = lib.lib
+    assert ll.C_SignInit(s.session, M(PyKCS11.CKM_SHA256_RSA_PKCS, None).to_native(), priv) == 0
+    for part in (b"da", b"ta"):
+        assert ll.C_SignUpdate(s.session, LL.ckbytelist(part)) == 0
+    out = LL.ckbytelist()
+    assert ll.C_SignFinal(s.session, out) == 0
+    out = LL.ckbytelist([0] * len(out))
+    assert ll.C_SignFinal(s.session, out) == 0
+    sig2 = bytes(out)
+    assert s.verify(pub, b"data", sig2, M(PyKCS11.CKM_SHA256_RSA_PKCS, None))
+    report("rsa", "ok")
+    # Objects: create, set, find, destroy. (PyKCS11 1.5 has no C_CopyObject.)
+    obj = s.createObject([(PyKCS11.CKA_CLASS, PyKCS11.CKO_DATA), (PyKCS11.CKA_TOKEN, False),
+                          (PyKCS11.CKA_LABEL, "one"), (PyKCS11.CKA_VALUE, b"v")])
+    other = s.createObject([(PyKCS11.CKA_CLASS, PyKCS11.CKO_DATA), (PyKCS11.CKA_TOKEN, False),
+                            (PyKCS11.CKA_LABEL, "two"), (PyKCS11.CKA_VALUE, b"w")])
+    s.setAttributeValue(obj, [(PyKCS11.CKA_LABEL, "uno")])
+    labels = sorted(bytes(s.getAttributeValue(o, [PyKCS11.CKA_LABEL], allAsBinary=True)[0]).decode()
+                    for o in s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_DATA), (PyKCS11.CKA_TOKEN, False)]))
+    assert labels == ["two", "uno"], labels
+    s.destroyObject(other)
+    s.destroyObject(obj)
+    assert not s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_DATA), (PyKCS11.CKA_TOKEN, False)])
+    report("objects", "ok")
+    # Sensitive values stay in; random numbers come out.
+    t = LL.ckattrlist(1)
+    t[0].SetType(PyKCS11.CKA_PRIVATE_EXPONENT)
+    rv = ll.C_GetAttributeValue(s.session, priv, t)
+    assert rv == PyKCS11.CKR_ATTRIBUTE_SENSITIVE, PyKCS11.CKR.get(rv, rv)
+    assert s.getAttributeValue(priv, [PyKCS11.CKA_PRIVATE_EXPONENT], allAsBinary=True) == [None]
+    s.seedRandom(b"seed")
+    assert len(bytes(s.generateRandom(64))) == 64
+    report("sensitive-random", "ok")
+    s.logout()
+    s.closeSession()
+
+
 def main():
     action = sys.argv[1]
     if action == "keys":
@@ -176,6 +264,8 @@ def main():
         probe(sys.argv[2])
     elif action == "sessions":
         sessions()
+    elif action == "calls":
+        calls(sys.argv[2])
     else:
         sys.exit(f"unknown action {action}")
 
