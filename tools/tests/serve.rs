@@ -312,3 +312,44 @@ fn the_calls_applications_make_work_through_serve() {
     let out = String::from_utf8_lossy(&test.stdout);
     assert!(out.contains("No errors"), "{out}");
 }
+
+#[test]
+fn connections_past_max_clients_are_refused() {
+    if !tools_present() {
+        return;
+    }
+    use std::io::Read;
+    let store = Store::new();
+    let serve = {
+        // `Serve::start` takes global options only; --max-clients is serve's own.
+        let socket = store.dir.path().join("p11.sock");
+        let mut c = store.command(Path::new(env!("CARGO_BIN_EXE_ferrohsm")));
+        c.args(["serve", "--socket", socket.to_str().unwrap(), "--max-clients", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = c.spawn().unwrap();
+        let start = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "no socket");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Serve { child: Some(child), socket }
+    };
+    // The probe connections above may still be counted: wait until one fits.
+    let start = Instant::now();
+    let first = loop {
+        let s = raw(&serve.socket);
+        std::thread::sleep(Duration::from_millis(100));
+        s.set_nonblocking(true).unwrap();
+        match (&s).read(&mut [0u8; 1]) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break s,
+            _ => assert!(start.elapsed() < Duration::from_secs(10), "no connection accepted"),
+        }
+    };
+    first.set_nonblocking(false).unwrap();
+    let mut second = raw(&serve.socket);
+    assert_eq!(second.read(&mut [0u8; 1]).unwrap(), 0, "the second connection is closed at once");
+    drop(first);
+    let out = serve.stop();
+    assert!(out.stderr.contains("refusing a connection: 1 clients are connected"), "{out:?}");
+}
