@@ -122,7 +122,7 @@ pub fn init_token(m: &Module, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32])
         return Err(err(CKR_TOKEN_WRITE_PROTECTED, "the partition is read-only"));
     }
     if st.record.initialized {
-        login::verify_pin(m, token.partition, &mut st, Role::So, so_pin)?;
+        login::verify_pin(m, token.partition, &mut st, Role::So, so_pin, "token_init")?;
     } else {
         policy.check_pin(so_pin)?;
     }
@@ -137,6 +137,7 @@ pub fn init_token(m: &Module, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32])
         })
         .collect();
     let (record, _master) = m.store.init_token(token.partition, so_pin, trim_label(label), &keep)?;
+    super::audit::record(m, token.partition, super::audit::SO, "token_init", None, CKR_OK)?;
     reset(&mut st, record, &keep);
     drop(st);
     partition::refresh(m, token.partition);
