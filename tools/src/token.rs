@@ -22,9 +22,10 @@ pub fn slot(ctx: &Pkcs11, id: u64) -> Result<Slot> {
 /// The model the module gives its admin token (`CK_TOKEN_INFO.model`).
 pub const ADMIN_MODEL: &str = "ferrohsm admin";
 
-/// The admin token's slot: slot 65535 on the module itself; through p11-kit's
-/// client module, which numbers the slots it forwards its own way (from 0x11), the
-/// slot whose token has the model [`ADMIN_MODEL`].
+/// The admin token's slot: slot 65535 on the module itself (and through `ferrohsm
+/// serve`, which keeps slot ids); through a proxy that numbers the slots its own way
+/// (p11-kit's own server numbers them from 0x11), the slot whose token has the model
+/// [`ADMIN_MODEL`].
 pub fn admin_slot(ctx: &Pkcs11) -> Result<Slot> {
     if let Ok(s) = slot(ctx, ADMIN_SLOT) {
         return Ok(s);

@@ -473,9 +473,8 @@ impl Drop for Served {
     }
 }
 
-/// Through `ferrohsm serve` and p11-kit's client module, which numbers the slots
-/// its own way and forwards neither our mechanisms nor CKM_ECDSA_SHA256: the tool
-/// still finds the admin token, reads the same chain, and writes an attested
+/// Through `ferrohsm serve` and p11-kit's client module, which forwards neither our
+/// mechanisms nor CKM_ECDSA_SHA256: the tool still finds the admin token, reads the same chain, and writes an attested
 /// request signed with CKM_ECDSA over its own digest, carrying the birth
 /// certificate.
 #[test]
@@ -494,7 +493,7 @@ fn through_p11_kit_the_chain_and_an_attested_request() {
         .find(|(_, lines)| lines.iter().any(|l| l.starts_with("token:        \"payments\"")))
         .map(|(id, _)| id.to_string())
         .expect("the partition through p11-kit");
-    assert_ne!(slot, "0", "p11-kit numbers the slots it forwards its own way");
+    assert_eq!(slot, "0", "ferrohsm serve keeps the module's slot ids (p11-kit's own server renumbered them)");
 
     let (chain, root) = (file(&store, "chain-remote.pem"), file(&store, "root-remote.pem"));
     let r = served.run(&store, client, &["attest", "chain", "--slot", &slot, "-o", s(&chain), "--root", s(&root)]);
