@@ -1558,3 +1558,36 @@ fn only_the_device_so_gives_roles() {
     assert_rv!(rv(h.create(a, &role_import(&cert, ROLE_ROOT))), CKR_USER_NOT_LOGGED_IN, "nobody logged in");
     assert_eq!(by_role(&h, a, CKO_CERTIFICATE, ROLE_ROOT).len(), 1, "the root certificate alone");
 }
+
+fn mechanism_list(slot: CK_SLOT_ID) -> Vec<CK_MECHANISM_TYPE> {
+    let mut n: CK_ULONG = 0;
+    assert_rv!(call!(C_GetMechanismList, slot, ptr::null_mut(), &mut n), CKR_OK);
+    let mut list = vec![0; n as usize];
+    assert_rv!(call!(C_GetMechanismList, slot, list.as_mut_ptr(), &mut n), CKR_OK);
+    list
+}
+
+/// Each token lists the vendor mechanisms it can do: key attestation in partitions,
+/// the device's request on the admin token; asking the other for one is
+/// CKR_MECHANISM_INVALID. And the chain's public keys verify, and do nothing else.
+#[test]
+fn each_token_lists_the_vendor_mechanisms_it_can_do() {
+    let (h, s) = Hsm::ready();
+    let partition = mechanism_list(0);
+    let admin = mechanism_list(ADMIN_SLOT);
+    for m in [CKM_FERRO_KEY_ATTEST_CERT, CKM_FERRO_KEY_ATTEST_EVIDENCE] {
+        assert!(partition.contains(&m) && !admin.contains(&m), "{m:#x}");
+        let mut info: CK_MECHANISM_INFO = unsafe { std::mem::zeroed() };
+        assert_rv!(call!(C_GetMechanismInfo, ADMIN_SLOT, m, &mut info), CKR_MECHANISM_INVALID);
+        assert_rv!(call!(C_GetMechanismInfo, 0, m, &mut info), CKR_OK);
+    }
+    assert!(admin.contains(&CKM_FERRO_DEVICE_CSR) && !partition.contains(&CKM_FERRO_DEVICE_CSR));
+    assert!(partition.contains(&CKM_ECDSA) && admin.contains(&CKM_ECDSA), "the common mechanisms on both");
+
+    let public = h.find(s, &Tmpl::new().class(CKO_PUBLIC_KEY).label("ferrohsm partition attestation"));
+    assert_eq!(public.len(), 1);
+    assert!(h.get_bool(s, public[0], CKA_VERIFY));
+    for ty in [CKA_ENCRYPT, CKA_WRAP, CKA_DERIVE] {
+        assert!(!h.get_bool(s, public[0], ty), "{ty:#x}");
+    }
+}

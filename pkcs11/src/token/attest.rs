@@ -189,7 +189,14 @@ fn make_role_key(
     };
     let ec_params = der::Encode::to_der(&curve_oid(curve)).map_err(|e| err(CKR_GENERAL_ERROR, e.to_string()))?;
     let allowed: Vec<u8> = MECHANISMS.iter().flat_map(|m| (*m as u64).to_le_bytes()).collect();
-    let public_t = fixed(vec![(CKA_EC_PARAMS, ec_params), (CKA_VERIFY, bool_value(true))]);
+    // The public half verifies and nothing else (an EC key neither encrypts nor wraps).
+    let public_t = fixed(vec![
+        (CKA_EC_PARAMS, ec_params),
+        (CKA_VERIFY, bool_value(true)),
+        (CKA_ENCRYPT, bool_value(false)),
+        (CKA_WRAP, bool_value(false)),
+        (CKA_DERIVE, bool_value(false)),
+    ]);
     let private_t = fixed(vec![
         (CKA_SENSITIVE, bool_value(true)),
         (CKA_EXTRACTABLE, bool_value(false)),
