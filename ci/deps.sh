@@ -9,6 +9,8 @@ command -v softhsm2-util >/dev/null || need+=(softhsm2)
 command -v p11-kit >/dev/null || need+=(p11-kit)
 [ -e /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so ] || [ -e /usr/lib/aarch64-linux-gnu/pkcs11/p11-kit-client.so ] || need+=(p11-kit-modules)
 command -v openssl >/dev/null || need+=(openssl)
+# tools/tests/serve.rs drives `ferrohsm serve` with PyKCS11 clients.
+/usr/bin/python3 -c 'import PyKCS11' 2>/dev/null || need+=(python3-pykcs11)
 command -v cmp >/dev/null || need+=(diffutils)
 command -v cc >/dev/null || need+=(gcc)
 command -v cmake >/dev/null || need+=(cmake)

@@ -9,7 +9,10 @@
 # any check failed, 2 when it cannot run at all.
 #
 # Module: $FERROHSM_MODULE, else target/release/libferrohsm_pkcs11.so under the
-# repository root (built with cargo when missing).
+# repository root (built with cargo when missing). The birth-certificate checks
+# also run `ferrohsm serve` ($FERROHSM_BIN, else target/release/ferrohsm, built
+# when missing) and read through p11-kit's client module; one call goes through
+# OpenSC's pkcs11-spy.
 #
 # docs/pkcs11-tool.md shows each command with its output.
 
@@ -33,6 +36,20 @@ install_pkg() {
 command -v pkcs11-tool >/dev/null || install_pkg opensc
 command -v openssl >/dev/null || install_pkg openssl
 command -v cmp >/dev/null || die "cmp (diffutils) is missing"
+command -v p11-kit >/dev/null || install_pkg p11-kit
+# find_lib NAME: the first of the usual places for a PKCS#11 module NAME.
+find_lib() {
+    local d
+    for d in /usr/lib/x86_64-linux-gnu/pkcs11 /usr/lib/aarch64-linux-gnu/pkcs11 /usr/lib64/pkcs11 /usr/lib/pkcs11 \
+        /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib64; do
+        [ -f "$d/$1" ] && echo "$d/$1" && return 0
+    done
+    return 1
+}
+CLIENT=$(find_lib p11-kit-client.so) ||
+    { install_pkg p11-kit-modules; CLIENT=$(find_lib p11-kit-client.so) || die "p11-kit-client.so not found"; }
+# OpenSC's call logger, shipped with pkcs11-tool (Debian: opensc-pkcs11).
+SPY=$(find_lib pkcs11-spy.so) || die "pkcs11-spy.so (OpenSC) not found"
 
 if [ -n "${FERROHSM_MODULE:-}" ]; then
     MODULE=$FERROHSM_MODULE
@@ -44,17 +61,29 @@ else
         (cd "$REPO" && cargo build --release -p ferrohsm-pkcs11 >&2) || die "cargo build failed"
     fi
 fi
+if [ -n "${FERROHSM_BIN:-}" ]; then
+    FERROHSM=$FERROHSM_BIN
+    [ -x "$FERROHSM" ] || die "FERROHSM_BIN=$FERROHSM is not an executable"
+else
+    FERROHSM=$REPO/target/release/ferrohsm
+    if [ ! -x "$FERROHSM" ]; then
+        echo "pkcs11-tool.sh: building $FERROHSM" >&2
+        (cd "$REPO" && cargo build --release -p ferrohsm-tools >&2) || die "cargo build failed"
+    fi
+fi
 
 # --- A fresh store, isolated from any user configuration ----------------------
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ferrohsm-pkcs11-tool.XXXXXX") || die "mktemp failed"
-trap 'rm -rf "$WORK"' EXIT
+SERVE_PID=""
+trap '[ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 export FERROHSM_STORE=$WORK/store
 export XDG_CONFIG_HOME=$WORK/config
 unset FERROHSM_CONF FERROHSM_LOG FERROHSM_PROVIDER
 cd "$WORK" || die "cannot enter $WORK"
 
 SO_PIN=12345678
+DEVICE_SO_PIN=11223344
 NEW_SO_PIN=87654321
 PIN=123456
 NEW_PIN=654321
@@ -71,6 +100,13 @@ RC=0
 # p11 ARGS...: runs pkcs11-tool on the module; sets OUT (stdout), ERR (stderr), RC.
 p11() {
     OUT=$(pkcs11-tool --module "$MODULE" "$@" 2>"$WORK/stderr")
+    RC=$?
+    ERR=$(cat "$WORK/stderr")
+}
+
+# p11c ARGS...: pkcs11-tool on p11-kit's client module, through `ferrohsm serve`.
+p11c() {
+    OUT=$(P11_KIT_SERVER_ADDRESS="unix:path=$WORK/p11.sock" pkcs11-tool --module "$CLIENT" "$@" 2>"$WORK/stderr")
     RC=$?
     ERR=$(cat "$WORK/stderr")
 }
@@ -124,6 +160,14 @@ check "--list-slots: slot 0 is uninitialised" \
     eval 'grep -A1 "^Slot 0 (0x0)" <<<"$OUT" | grep -q "token state: *uninitialized"'
 check "--list-slots: the admin token (0xffff) is listed last" \
     grep -q '^Slot [0-9]* (0xffff): ferrohsm admin token' <<<"$(tail -n 1 <<<"$slot_lines")"
+
+# OpenSC's pkcs11-spy logs every call and writes its own function list into the
+# CK_INTERFACE that C_GetInterface returns.
+OUT=$(PKCS11SPY=$MODULE PKCS11SPY_OUTPUT=$WORK/spy.log pkcs11-tool --module "$SPY" --list-slots 2>"$WORK/stderr")
+RC=$?
+ERR=$(cat "$WORK/stderr")
+check "--list-slots through OpenSC's pkcs11-spy works (it writes into the CK_INTERFACE returned)" \
+    eval 'succeeded && out_has "ferrohsm partition 0" && grep -q "C_GetSlotList" "$WORK/spy.log"'
 
 # --- Token and PINs -------------------------------------------------------------------
 
@@ -287,6 +331,100 @@ check "the policy object is still there" out_has "type 3326607361"
 p11 --read-object --type cert --id c1c2 -o gone.der
 check "--read-object of the deleted certificate fails" refused "object not found"
 
+# --- Birth certificates, checked with stock tools ---------------------------------------------------
+
+# The admin token (slot 65535) holds the device and root certificates; it must be
+# initialised to open sessions on it. The chain itself was made on first use.
+p11 --slot 65535 --init-token --label ci-device --so-pin "$DEVICE_SO_PIN"
+check "--init-token on the admin token (--slot 65535) succeeds" succeeded
+
+p11 --login --pin "$NEW_PIN" --keypairgen --key-type EC:prime256v1 --label mykey --id 0101
+check "--keypairgen EC P-256 --label mykey succeeds" succeeded
+key_uid=$(grep -A8 '^Private Key Object' <<<"$OUT" | sed -n 's/^ *Unique ID: *//p' | head -n 1)
+
+p11 --list-objects --type cert
+check "its birth certificate attestation:mykey is listed with no login" out_has "label:      attestation:mykey"
+check "the birth certificate has an empty CKA_ID (no ID line)" \
+    eval '! grep -A5 "label:      attestation:mykey" <<<"$OUT" | grep -q "^  ID:"'
+check "the birth certificate's subject names the private key's unique id" \
+    eval '[ -n "$key_uid" ] && grep -A1 "label:      attestation:mykey" <<<"$OUT" | grep -q "CN=ferrohsm attested key $key_uid/"'
+
+p11 --read-object --type cert --label attestation:mykey -o att.der
+check "--read-object --type cert --label attestation:mykey succeeds" eval 'succeeded && [ -s att.der ]'
+p11 --read-object --type cert --label "ferrohsm partition attestation" -o part.der
+check "the partition attestation certificate is read from the partition" eval 'succeeded && [ -s part.der ]'
+p11 --slot 65535 --read-object --type cert --label "ferrohsm device" -o device.der
+check "the device certificate is read from the admin token" eval 'succeeded && [ -s device.der ]'
+p11 --slot 65535 --read-object --type cert --label "ferrohsm root" -o root.der
+check "the root certificate is read from the admin token" eval 'succeeded && [ -s root.der ]'
+
+for f in att part device root; do openssl x509 -inform DER -in $f.der -out $f.pem 2>/dev/null; done
+cat part.pem device.pem >chain.pem
+OUT=$(openssl verify -CAfile root.pem -untrusted chain.pem att.pem 2>&1)
+check "openssl verify -CAfile root.pem -untrusted chain.pem att.pem says OK" \
+    eval '[ "$OUT" = "att.pem: OK" ]'
+OUT=$(openssl verify -CAfile root.pem att.pem 2>&1)
+check "... and without the chain it does not" out_lacks "att.pem: OK"
+p11 --read-object --type pubkey --label mykey -o mykey-pub.der
+openssl x509 -in att.pem -noout -pubkey 2>/dev/null | openssl pkey -pubin -outform DER -out att-pub.der 2>/dev/null
+check "the birth certificate certifies mykey's public key" \
+    eval 'succeeded && [ -s att-pub.der ] && cmp -s att-pub.der mykey-pub.der'
+OUT=$(openssl asn1parse -inform DER -in att.der 2>&1)
+check "the birth certificate carries the key attestation extension (2.25.3685...291.1)" \
+    out_has ":2.25.36854759746227648345030761591017072291.1"
+OUT=$(openssl x509 -in att.pem -noout -text 2>&1)
+check "... and the extension is not critical (openssl x509 -text)" \
+    eval 'out_has "2.25.36854759746227648345030761591017072291.1: " && out_lacks "291.1: critical"'
+
+# The same through `ferrohsm serve`: p11-kit passes certificates (and vendor
+# attributes) but not vendor mechanisms, so birth certificates are the way through.
+"$FERROHSM" --module "$MODULE" serve --socket "$WORK/p11.sock" >"$WORK/serve.out" 2>&1 &
+SERVE_PID=$!
+for _ in $(seq 200); do [ -S "$WORK/p11.sock" ] && break; sleep 0.05; done
+OUT=$(cat "$WORK/serve.out")
+check "ferrohsm serve starts and listens" [ -S "$WORK/p11.sock" ]
+
+p11c --list-slots
+check "through p11-kit, --list-slots shows the partition and the admin token" \
+    eval 'out_has "token label        : $TOKEN_LABEL" && out_has "token label        : ci-device"'
+p11c --token-label "$TOKEN_LABEL" --read-object --type cert --label attestation:mykey -o remote-att.der
+check "through p11-kit, the birth certificate reads back byte for byte" \
+    eval 'succeeded && cmp -s att.der remote-att.der'
+p11c --token-label "$TOKEN_LABEL" --read-object --type cert --label "ferrohsm partition attestation" -o remote-part.der
+remote_ok=$RC
+p11c --token-label ci-device --read-object --type cert --label "ferrohsm device" -o remote-device.der
+remote_ok=$((remote_ok + RC))
+p11c --token-label ci-device --read-object --type cert --label "ferrohsm root" -o remote-root.der
+remote_ok=$((remote_ok + RC))
+check "through p11-kit, the chain certificates read back byte for byte" \
+    eval '[ "$remote_ok" -eq 0 ] && cmp -s part.der remote-part.der && cmp -s device.der remote-device.der && cmp -s root.der remote-root.der'
+for f in att part device root; do openssl x509 -inform DER -in remote-$f.der -out remote-$f.pem 2>/dev/null; done
+cat remote-part.pem remote-device.pem >remote-chain.pem
+OUT=$(openssl verify -CAfile remote-root.pem -untrusted remote-chain.pem remote-att.pem 2>&1)
+check "through p11-kit, openssl verify of what was read there says OK" \
+    eval '[ "$OUT" = "remote-att.pem: OK" ]'
+
+kill "$SERVE_PID" 2>/dev/null
+wait "$SERVE_PID" 2>/dev/null
+SERVE_PID=""
+OUT=$(cat "$WORK/serve.out")
+check "ferrohsm serve stops on SIGTERM and removes its socket" [ ! -e "$WORK/p11.sock" ]
+# The store is free again once the server's copies of the module have let it go
+# (p11-kit's per-connection children may outlive the server by a moment).
+for _ in $(seq 100); do
+    p11 --list-token-slots
+    succeeded && break
+    sleep 0.05
+done
+check "the store is free for pkcs11-tool again within 5 s of the server stopping" succeeded
+
+# The birth certificate goes with its key.
+p11 --login --pin "$NEW_PIN" --delete-object --type privkey --label mykey
+check "--delete-object --type privkey --label mykey succeeds" succeeded
+p11 --list-objects --type cert
+check "... and attestation:mykey is gone with it" eval 'succeeded && out_lacks "attestation:mykey"'
+check "... while the chain certificates stay" out_has "label:      ferrohsm partition attestation"
+
 # --- Failed logins persist and lock the PIN; the SO unlocks it ----------------------------------
 
 # The default policy locks the user PIN after 10 failures (CKA_FERRO_POLICY_MAX_PIN_FAILURES).
@@ -322,6 +460,10 @@ check "-T shows the new label and no user PIN after re-initialisation" \
 p11 --list-objects
 check "re-initialisation removed the partition's objects" \
     eval 'succeeded && out_lacks "ci-survivor"'
+check "... but kept the partition's attestation certificate (the chain survives C_InitToken)" \
+    out_has "label:      ferrohsm partition attestation"
+p11 --read-object --type cert --label "ferrohsm partition attestation" -o part-after.der
+check "... byte for byte" eval 'succeeded && cmp -s part.der part-after.der'
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

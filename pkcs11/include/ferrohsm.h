@@ -16,12 +16,18 @@
 #define CKM_FERRO_LOG_ATTEST           0xC6480005UL /* audit log attestation */
 #define CKM_FERRO_TIMESTAMP            0xC6480006UL /* RFC 3161 timestamp token */
 #define CKM_FERRO_DEVICE_CSR           0xC6480007UL /* PKCS#10 request for the device key (device SO) */
+/* CKM_FERRO_DEVICE_CSR: C_SignInit on the admin token, device SO logged in, with the
+ * device's private key (CKO_PRIVATE_KEY with CKA_FERRO_KEY_ROLE = CK_FERRO_ROLE_DEVICE);
+ * C_Sign's data is the subject as a DER Name, or empty for the device's own name; the
+ * result is a DER PKCS#10 request signed by the device key. No parameter.
+ * Of the mechanisms above, this module offers CKM_FERRO_KEY_ATTEST_CERT,
+ * CKM_FERRO_KEY_ATTEST_EVIDENCE and CKM_FERRO_DEVICE_CSR; the others are reserved. */
 
 /* Attributes */
 #define CKA_FERRO_ORIGIN               0xC6480001UL /* CK_ULONG: see CK_FERRO_ORIGIN_* */
 #define CKA_FERRO_CREATED              0xC6480002UL /* creation time, UTC, "YYYYMMDDhhmmssZ" */
 #define CKA_FERRO_INVALIDATED          0xC6480003UL /* CK_BBOOL: key invalidation */
-#define CKA_FERRO_KEY_ROLE             0xC6480004UL /* CK_ULONG: see CK_FERRO_ROLE_* */
+#define CKA_FERRO_KEY_ROLE             0xC6480004UL /* CK_ULONG: see CK_FERRO_ROLE_* and below */
 #define CKA_FERRO_USAGE_COUNT          0xC6480005UL /* CK_ULONG: operations done with the key */
 #define CKA_FERRO_ATTESTS              0xC6480006UL /* on an attestation certificate: CKA_UNIQUE_ID of the key */
 #define CKA_FERRO_POLICY_ALLOW_EXPORT  0xC6480010UL /* CK_BBOOL: partition may wrap out extractable keys */
@@ -42,7 +48,15 @@
 #define CK_FERRO_ORIGIN_REPLICATED 5UL
 #define CK_FERRO_ORIGIN_COPIED     6UL
 
-/* Values of CKA_FERRO_KEY_ROLE */
+/* Values of CKA_FERRO_KEY_ROLE. The token sets them on the keys and certificates of
+ * its attestation chain. Import by role: C_CreateObject on the admin token, device SO
+ * logged in, read/write session, of a CKO_CERTIFICATE (CKC_X_509, CKA_VALUE) whose
+ * template has CKA_FERRO_KEY_ROLE installs a certificate of the device's chain:
+ * CK_FERRO_ROLE_DEVICE, the device key's certificate from an outside CA (its public key
+ * must be the device key's, else CKR_ATTRIBUTE_VALUE_INVALID; it replaces the device
+ * certificate and every CK_FERRO_ROLE_ROOT certificate), then CK_FERRO_ROLE_ROOT for
+ * each CA certificate above it. Other values: CKR_ATTRIBUTE_VALUE_INVALID; on a user
+ * partition: CKR_ATTRIBUTE_READ_ONLY. See docs/attestation.md. */
 #define CK_FERRO_ROLE_NONE        0UL
 #define CK_FERRO_ROLE_ROOT        1UL
 #define CK_FERRO_ROLE_DEVICE      2UL

@@ -21,6 +21,7 @@ pub mod mechanism;
 pub mod module;
 mod names;
 pub mod object;
+pub mod rpc;
 mod time;
 pub mod token;
 pub mod vendor;

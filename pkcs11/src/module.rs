@@ -23,6 +23,8 @@ pub struct Module {
     pub provider: Arc<dyn Provider>,
     /// Mechanisms this build offers.
     pub mechanisms: Registry,
+    /// Whether key usage is counted into the audit log (`audit_key_usage`).
+    pub count_usage: bool,
     /// Tokens in slot-list order: user partitions by id, the admin token last.
     slots: RwLock<Vec<Arc<Token>>>,
     /// Open sessions.
@@ -117,6 +119,7 @@ pub fn initialize() -> Result<()> {
     let module = Module {
         store,
         mechanisms: Registry::new(provider.as_ref()),
+        count_usage: settings.config.audit_key_usage.unwrap_or(true),
         provider,
         slots: RwLock::new(Vec::new()),
         sessions: RwLock::new(HashMap::new()),
@@ -141,6 +144,10 @@ pub fn initialize() -> Result<()> {
 /// `C_Finalize`'s work: waits briefly for calls in flight, then closes the store.
 pub fn finalize() -> Result<()> {
     let module = MODULE.write().take().ok_or_else(|| err(CKR_CRYPTOKI_NOT_INITIALIZED, "not initialised"))?;
+    // Uses not yet reported go to the audit log before the store closes.
+    for token in module.tokens() {
+        crate::token::audit::report_token_usage(&module, token.partition, &token.state.read());
+    }
     // Other threads may still be inside a call holding a reference; the store must
     // be closed (and its lock released) before C_Finalize returns.
     let deadline = Instant::now() + Duration::from_secs(10);

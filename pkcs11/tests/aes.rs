@@ -7,8 +7,7 @@
 #[macro_use]
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::ptr;
 
 use common::*;
@@ -16,10 +15,6 @@ use common::*;
 fn unhex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Makes a fresh mechanism (each `*Init` takes its own).
@@ -218,21 +213,6 @@ fn verify(s: CK_SESSION_HANDLE, m: &mut Mech, k: CK_OBJECT_HANDLE, data: &[u8], 
         rv => return rv,
     }
     call!(C_Verify, s, data.as_ptr() as *mut _, data.len() as CK_ULONG, sig.as_ptr() as *mut _, sig.len() as CK_ULONG)
-}
-
-/// Runs `openssl` with `input` on stdin; its stdout.
-fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("openssl")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("openssl");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
 }
 
 // SP 800-38A appendix F.

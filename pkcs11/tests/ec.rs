@@ -10,23 +10,11 @@
 #[macro_use]
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::ptr;
 
 use common::*;
 
-/// `CKA_FERRO_ORIGIN` of a generated key (DESIGN.md).
-const ORIGIN_GENERATED: CK_ULONG = 1;
-const ORIGIN_IMPORTED: CK_ULONG = 2;
-const ORIGIN_DERIVED: CK_ULONG = 4;
-
-/// `CKA_EC_PARAMS` for the named curves (DER OIDs, as OpenSSL and pkcs11-tool send them).
-const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-const P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
-const P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
-const ED25519_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 /// What pkcs11-tool (OpenSC 0.23) sends for `--key-type EC:edwards25519`: the curve
 /// name as a PrintableString.
 const ED25519_NAME: &[u8] = b"\x13\x0cedwards25519";
@@ -62,28 +50,8 @@ const KDFS: [(CK_ULONG, &str); 6] = [
     (CKD_SHA512_KDF, "sha512"),
 ];
 
-/// Asserts a return code, printing both in hex.
-macro_rules! assert_rv {
-    ($got:expr, $want:expr $(,)?) => {{
-        let (got, want): (CK_RV, CK_RV) = ($got, $want);
-        assert!(got == want, "{}: rv {got:#x}, expected {want:#x}", stringify!($got));
-    }};
-    ($got:expr, $want:expr, $($msg:tt)+) => {{
-        let (got, want): (CK_RV, CK_RV) = ($got, $want);
-        assert!(got == want, "{}: rv {got:#x}, expected {want:#x}", format!($($msg)+));
-    }};
-}
-
 // ---------------------------------------------------------------------------
 // Helpers
-
-fn rv<T>(r: Result<T, CK_RV>) -> CK_RV {
-    r.err().unwrap_or(CKR_OK)
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
@@ -91,26 +59,8 @@ fn unhex(s: &str) -> Vec<u8> {
 
 /// Runs `openssl` with `input` on stdin; (success, stdout).
 fn try_openssl(args: &[&str], input: &[u8]) -> (bool, Vec<u8>) {
-    let mut child = Command::new("openssl")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openssl");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (out.status.success(), out.stdout)
-}
-
-fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
-    let (ok, out) = try_openssl(args, input);
-    assert!(ok, "openssl {args:?} failed");
-    out
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
+    let r = run_openssl(args, input);
+    (r.ok, r.stdout)
 }
 
 /// One DER TLV at the start of `b`: (whole encoding, contents, what follows).
@@ -180,11 +130,6 @@ fn spki_key(spki: &[u8]) -> Vec<u8> {
 /// The DER OCTET STRING around `b` (the form of `CKA_EC_POINT`).
 fn octet_string(b: &[u8]) -> Vec<u8> {
     der(0x04, b)
-}
-
-/// A mechanism with no parameter.
-fn mech(ty: CK_MECHANISM_TYPE) -> CK_MECHANISM {
-    CK_MECHANISM { mechanism: ty, pParameter: ptr::null_mut(), ulParameterLen: 0 }
 }
 
 /// A mechanism with a parameter struct `p` (which must outlive its use).

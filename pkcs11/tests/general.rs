@@ -155,6 +155,34 @@ fn interfaces_offer_3_0_and_2_40() {
     assert_eq!(f3().C_Login.map(|p| p as usize), f().C_Login.map(|p| p as usize));
 }
 
+/// OpenSC's pkcs11-spy (`spy_interface_function_list`) writes its own function
+/// list into the `CK_INTERFACE` that `C_GetInterface` returned. A module whose
+/// interfaces sat in read-only memory killed the process (SIGSEGV) there.
+#[test]
+fn the_interface_handed_out_is_writable_as_pkcs11_spy_expects() {
+    let _g = lock();
+    let get = f3().C_GetInterface.unwrap();
+    type GetList = unsafe extern "C" fn(*mut CK_INTERFACE, *mut CK_ULONG) -> CK_RV;
+    let get_list: GetList = f3().C_GetInterfaceList.unwrap();
+    let mut out: *mut CK_INTERFACE = ptr::null_mut();
+    assert_eq!(unsafe { get(c"PKCS 11".as_ptr() as *mut _, ptr::null_mut(), &mut out, 0) }, CKR_OK);
+    let ours = unsafe { (*out).pFunctionList };
+    // What the spy does: put its own list in (any other address will do here).
+    let spy = f() as *const CK_FUNCTION_LIST as *mut c_void;
+    unsafe { (*out).pFunctionList = spy };
+    assert_eq!(unsafe { (*out).pFunctionList }, spy);
+    // The module's own answers do not change: it never reads the copy back.
+    let mut list = [CK_INTERFACE { pInterfaceName: ptr::null_mut(), pFunctionList: ptr::null_mut(), flags: 0 }; 2];
+    let mut n = 2;
+    assert_eq!(unsafe { get_list(list.as_mut_ptr(), &mut n) }, CKR_OK);
+    assert_eq!(list[0].pFunctionList, ours);
+    let mut v30 = CK_VERSION { major: 3, minor: 0 };
+    let mut again: *mut CK_INTERFACE = ptr::null_mut();
+    assert_eq!(unsafe { get(ptr::null_mut(), &mut v30, &mut again, 0) }, CKR_OK);
+    assert_eq!(again, out, "the same interface, found by its version, not by what the caller wrote");
+    unsafe { (*out).pFunctionList = ours };
+}
+
 #[test]
 fn every_function_of_the_2_40_list_is_present() {
     let _g = lock();

@@ -6,18 +6,12 @@
 #[macro_use]
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::ptr;
 
 use common::*;
 
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A mechanism, with a `CK_MAC_GENERAL_PARAMS` when it has one.
@@ -288,24 +282,9 @@ fn hmac_key_types_sizes_usage_and_info() {
     assert_eq!(info(CKM_GENERIC_SECRET_KEY_GEN), (8, 4096, CKF_GENERATE));
 }
 
-/// Runs `openssl` with `input` on stdin; its stdout.
-fn openssl(args: &[&str], input: &[u8]) -> String {
-    let mut child = Command::new("openssl")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("openssl");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// The digest hex from `openssl dgst` output (`HMAC-SHA256(stdin)= ab12...`).
-fn digest_hex(out: &str) -> String {
-    out.trim().rsplit(' ').next().unwrap().to_string()
+fn digest_hex(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).trim().rsplit(' ').next().unwrap().to_string()
 }
 
 #[test]

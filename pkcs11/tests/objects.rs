@@ -10,8 +10,6 @@
 #[macro_use]
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::ptr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,36 +19,13 @@ use common::*;
 const UL: usize = size_of::<CK_ULONG>();
 /// `sizeof(CK_ATTRIBUTE)`.
 const ATTR: usize = size_of::<CK_ATTRIBUTE>();
-/// The DER of the P-256 curve OID, the usual `CKA_EC_PARAMS`.
-const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 /// AES-128 key 000102…0f.
 const KEY16: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 /// AES-128(000102…0f, zero block), first bytes (FIPS-197 key; checked against
 /// `openssl enc -aes-128-ecb -nopad` in the test that uses it).
 const KEY16_CHECK: [u8; 3] = [0xc6, 0xa1, 0x3b];
-/// `CKA_FERRO_ORIGIN` values (DESIGN.md).
-const ORIGIN_IMPORTED: CK_ULONG = 2;
-const ORIGIN_COPIED: CK_ULONG = 6;
-
-/// Asserts a return code, printing both in hex.
-macro_rules! assert_rv {
-    ($got:expr, $want:expr $(,)?) => {{
-        let (got, want): (CK_RV, CK_RV) = ($got, $want);
-        assert!(got == want, "{}: rv {got:#x}, expected {want:#x}", stringify!($got));
-    }};
-    ($got:expr, $want:expr, $($msg:tt)+) => {{
-        let (got, want): (CK_RV, CK_RV) = ($got, $want);
-        assert!(got == want, "{}: rv {got:#x}, expected {want:#x}", format!($($msg)+));
-    }};
-}
-
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// The return code of a harness call.
-fn rv<T>(r: Result<T, CK_RV>) -> CK_RV {
-    r.err().unwrap_or(CKR_OK)
-}
 
 /// A native `CK_ULONG` value.
 fn ulong(v: &[u8]) -> CK_ULONG {
@@ -80,25 +55,6 @@ fn array_value(a: &[CK_ATTRIBUTE]) -> Vec<u8> {
 /// A `CK_MECHANISM_TYPE` array's bytes.
 fn mech_list(m: &[CK_MECHANISM_TYPE]) -> Vec<u8> {
     m.iter().flat_map(|x| x.to_ne_bytes()).collect()
-}
-
-/// Runs `openssl` with `input` on stdin; its stdout.
-fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("openssl")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openssl");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "openssl {args:?} failed");
-    out.stdout
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// SHA-1, by openssl.

@@ -11,29 +11,10 @@
 #[macro_use]
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::ptr;
 
 use common::*;
 use der::Decode;
-
-/// Asserts a return code, printing both in hex.
-macro_rules! assert_rv {
-    ($got:expr, $want:expr $(,)?) => {{
-        let (got, want): (CK_RV, CK_RV) = ($got, $want);
-        assert!(got == want, "{}: rv {got:#x}, expected {want:#x}", stringify!($got));
-    }};
-    ($got:expr, $want:expr, $($msg:tt)+) => {{
-        let (got, want): (CK_RV, CK_RV) = ($got, $want);
-        assert!(got == want, "{}: rv {got:#x}, expected {want:#x}", format!($($msg)+));
-    }};
-}
-
-/// `CKA_FERRO_ORIGIN` values (DESIGN.md).
-const ORIGIN_GENERATED: CK_ULONG = 1;
-const ORIGIN_IMPORTED: CK_ULONG = 2;
-const ORIGIN_UNWRAPPED: CK_ULONG = 3;
 
 /// The hashes with their mechanisms: (digest, MGF1, `SHA*_RSA_PKCS`, `SHA*_RSA_PKCS_PSS`,
 /// output length, openssl name).
@@ -294,10 +275,6 @@ fn crypt_parts(
     Ok(out)
 }
 
-fn rv<T>(r: Result<T, CK_RV>) -> CK_RV {
-    r.err().unwrap_or(CKR_OK)
-}
-
 fn ulong(v: &[u8]) -> CK_ULONG {
     CK_ULONG::from_ne_bytes(v.try_into().expect("CK_ULONG"))
 }
@@ -309,20 +286,8 @@ fn data(n: usize) -> Vec<u8> {
 
 /// Runs `openssl` with `input` on stdin; its stdout, or `None` when it fails.
 fn try_openssl(args: &[&str], input: &[u8]) -> Option<Vec<u8>> {
-    let mut child = Command::new("openssl")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openssl");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    out.status.success().then_some(out.stdout)
-}
-
-fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
-    try_openssl(args, input).unwrap_or_else(|| panic!("openssl {args:?} failed"))
+    let r = run_openssl(args, input);
+    r.ok.then_some(r.stdout)
 }
 
 fn sha(name: &str, data: &[u8]) -> Vec<u8> {

@@ -25,6 +25,9 @@ pub struct Config {
     pub pin_kdf_memory_kib: Option<u32>,
     /// Argon2id passes for PINs set from now on.
     pub pin_kdf_passes: Option<u32>,
+    /// Count key usage into `key_usage` audit entries (default true). The other
+    /// audit events are always logged; this exists to measure what counting costs.
+    pub audit_key_usage: Option<bool>,
 }
 
 /// The configuration in effect and where it came from.

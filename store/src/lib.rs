@@ -15,11 +15,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 mod codec;
 pub mod config;
 mod keyfile;
 mod records;
 pub mod seal;
+pub mod time;
 
 use std::fmt;
 use std::io;
@@ -173,6 +175,14 @@ pub struct Store {
     meta: sled::Tree,
     partitions: sled::Tree,
     objects: sled::Tree,
+    /// Audit entries by sequence number (big-endian), and the heads.
+    audit: sled::Tree,
+    audit_heads: sled::Tree,
+    /// How many operations each token key has done, by object key: written with the
+    /// `key_usage` entries that report them.
+    usage: sled::Tree,
+    /// Orders appends to the audit log.
+    audit_lock: Mutex<()>,
     cipher: Arc<dyn Cipher>,
     kdf: KdfParams,
     /// The device key, from the key file.
@@ -242,6 +252,10 @@ impl Store {
             meta,
             partitions: db.open_tree("partitions")?,
             objects: db.open_tree("objects")?,
+            audit: db.open_tree("audit")?,
+            audit_heads: db.open_tree("audit_heads")?,
+            usage: db.open_tree("usage")?,
+            audit_lock: Mutex::new(()),
             db,
             cipher,
             kdf,
@@ -501,13 +515,44 @@ impl Store {
         objects: &[(u64, Vec<NewAttr<'_>>)],
         master: Option<&MasterKey>,
     ) -> Result<()> {
+        self.put_objects_logged(partition, objects, master, &[]).map(|_| ())
+    }
+
+    /// [`Store::put_objects`] with audit events, written in the same transaction and
+    /// flush as the objects: the change and its entries, all or none. Returns the
+    /// entries.
+    pub fn put_objects_logged(
+        &self,
+        partition: u32,
+        objects: &[(u64, Vec<NewAttr<'_>>)],
+        master: Option<&MasterKey>,
+        events: &[audit::Event<'_>],
+    ) -> Result<Vec<audit::Entry>> {
         let mut batch = sled::Batch::default();
         for (object, attrs) in objects {
             let rec = self.seal_record(partition, *object, attrs, master)?;
             batch.insert(&object_key(partition, *object), rec.encode());
         }
-        self.objects.apply_batch(batch)?;
-        self.flush()
+        self.apply_logged(batch, events)
+    }
+
+    /// Applies a batch to the objects tree together with audit events, then flushes.
+    fn apply_logged(&self, batch: sled::Batch, events: &[audit::Event<'_>]) -> Result<Vec<audit::Entry>> {
+        if events.is_empty() {
+            self.objects.apply_batch(batch)?;
+            self.flush()?;
+            return Ok(Vec::new());
+        }
+        let _order = self.audit_lock.lock();
+        let time = now();
+        let entries = (&self.objects, &self.audit, &self.audit_heads)
+            .transaction(|(objects, log, heads)| {
+                objects.apply_batch(&batch)?;
+                audit::append(log, heads, self.cipher.as_ref(), time, events)
+            })
+            .map_err(Error::from)?;
+        self.flush()?;
+        Ok(entries)
     }
 
     fn seal_record(
@@ -542,12 +587,21 @@ impl Store {
 
     /// Deletes several objects in one atomic batch and one flush.
     pub fn delete_objects(&self, partition: u32, objects: &[u64]) -> Result<()> {
+        self.delete_objects_logged(partition, objects, &[]).map(|_| ())
+    }
+
+    /// [`Store::delete_objects`] with audit events, in the same transaction and flush.
+    pub fn delete_objects_logged(
+        &self,
+        partition: u32,
+        objects: &[u64],
+        events: &[audit::Event<'_>],
+    ) -> Result<Vec<audit::Entry>> {
         let mut batch = sled::Batch::default();
         for o in objects {
             batch.remove(&object_key(partition, *o));
         }
-        self.objects.apply_batch(batch)?;
-        self.flush()
+        self.apply_logged(batch, events)
     }
 
     /// Every object record of a partition, in id (creation) order. A record that

@@ -28,6 +28,8 @@ pub trait Cipher: Send + Sync {
     fn key(&self, raw: &[u8; 32]) -> Box<dyn AeadKey>;
     /// Fills `out` from a cryptographically secure generator.
     fn fill_random(&self, out: &mut [u8]);
+    /// SHA-256 of `data` (the audit log's chain).
+    fn sha256(&self, data: &[u8]) -> [u8; 32];
 }
 
 /// A prepared AES-256-GCM key.

@@ -1,44 +1,14 @@
 //! The store on its own: records survive reopening, PINs lock, secrets never reach
 //! the files in the clear.
 
+mod common;
+
 use std::path::Path;
+
 use std::sync::Arc;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use ferrohsm_store::{
-    ADMIN_PARTITION, AeadKey, Cipher, Error, KdfParams, NewAttr, PartitionKind, Role, Seal, Store, StoredValue,
-};
-use zeroize::Zeroizing;
-
-/// A test cipher on RustCrypto's AES-GCM (the product uses its crypto provider).
-struct TestCipher;
-struct TestKey(Aes256Gcm);
-
-impl Cipher for TestCipher {
-    fn key(&self, raw: &[u8; 32]) -> Box<dyn AeadKey> {
-        Box::new(TestKey(Aes256Gcm::new_from_slice(raw).unwrap()))
-    }
-    fn fill_random(&self, out: &mut [u8]) {
-        getrandom::fill(out).unwrap();
-    }
-}
-
-impl AeadKey for TestKey {
-    fn seal(&self, nonce: &[u8; 12], aad: &[u8], pt: &[u8]) -> Vec<u8> {
-        self.0.encrypt(&Nonce::from(*nonce), Payload { msg: pt, aad }).unwrap()
-    }
-    fn open(&self, nonce: &[u8; 12], aad: &[u8], ct: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-        self.0.decrypt(&Nonce::from(*nonce), Payload { msg: ct, aad }).ok().map(Zeroizing::new)
-    }
-}
-
-/// Cheap KDF parameters: these tests are about the store, not Argon2's cost.
-const FAST: KdfParams = KdfParams { m_kib: 64, t: 1, p: 1 };
-
-fn open(dir: &Path) -> Store {
-    Store::open(dir, Arc::new(TestCipher), FAST).unwrap()
-}
+use common::{FAST, TestCipher, open};
+use ferrohsm_store::{ADMIN_PARTITION, Error, NewAttr, PartitionKind, Role, Seal, Store, StoredValue};
 
 fn grep(dir: &Path, needle: &[u8]) -> bool {
     walk(dir).iter().any(|f| std::fs::read(f).unwrap().windows(needle.len()).any(|w| w == needle))

@@ -13,6 +13,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::Session;
 use cryptoki::slot::Slot;
 use der::Decode;
+use sha2::{Digest, Sha256, Sha384};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 use crate::error::{Doing, Error, Result};
@@ -215,10 +216,23 @@ pub fn request(
     let spki = SubjectPublicKeyInfoOwned::from_der(&spki)
         .map_err(|e| Error::Unexpected(format!("the key's CKA_PUBLIC_KEY_INFO does not decode: {e}")))?;
     let (mechanism, alg, ecdsa) = request_signature(key_type, &spki)?;
+    let sign = |m: &Mechanism<'_>, data: &[u8]| {
+        session.sign(m, key, data).doing(format!("signing the request ({}, C_Sign)", m.mechanism_type()))
+    };
     csr::build(subject, spki, attributes, |tbs| -> Result<_> {
-        let raw = session
-            .sign(&mechanism, key, tbs)
-            .doing(format!("signing the request ({}, C_Sign)", mechanism.mechanism_type()))?;
+        let raw = match sign(&mechanism, tbs) {
+            // p11-kit's RPC (0.24.1 here) forwards CKM_ECDSA but not CKM_ECDSA_SHA256
+            // or _SHA384: hash here and have the token sign the digest, which is
+            // what the combined mechanism does inside.
+            Err(e) if ecdsa && e.rv() == Some(RvError::MechanismInvalid) => {
+                let digest = match mechanism {
+                    Mechanism::EcdsaSha384 => Sha384::digest(tbs).to_vec(),
+                    _ => Sha256::digest(tbs).to_vec(),
+                };
+                sign(&Mechanism::Ecdsa, &digest)?
+            }
+            r => r?,
+        };
         let sig = if ecdsa { sig::ecdsa_raw_to_der(&raw).map_err(Error::Unexpected)? } else { raw };
         Ok((alg, sig))
     })
@@ -257,10 +271,11 @@ pub fn attestation_attribute(
 }
 
 /// The device key's SubjectPublicKeyInfo (DER), from the device certificate on the
-/// admin token (`CKA_FERRO_KEY_ROLE` 2; public, no login).
-pub fn device_spki(ctx: &Pkcs11) -> Result<Vec<u8>> {
-    let admin = ctx.open_ro_session(token::admin_slot(ctx)?).doing("opening a session on the admin token")?;
-    let certs = role_certs(&admin, 2)?;
+/// admin token (`CKA_FERRO_KEY_ROLE` 2; public, so any session on the admin token
+/// reads it). The caller passes its session: once the device SO is logged in, the
+/// token opens no read-only session (`CKR_SESSION_READ_WRITE_SO_EXISTS`).
+pub fn device_spki(admin: &Session) -> Result<Vec<u8>> {
+    let certs = role_certs(admin, 2)?;
     let [der] = &certs[..] else {
         return Err(Error::NotFound(format!(
             "the admin token holds {} device certificates (CKA_FERRO_KEY_ROLE 2); expected one",

@@ -1,7 +1,8 @@
 //! `ferrohsm`: the admin command line of ferrohsm.
 //!
 //! Every command talks to the token through PKCS#11 only (the module loaded with
-//! the `cryptoki` crate); `serve` hands the module to `p11-kit server`. The work is
+//! the `cryptoki` crate); `serve` runs the module built into this program and
+//! serves it to p11-kit's client module (`ferrohsm_pkcs11::rpc`). The work is
 //! in the `ferrohsm_tools` library and in `cmd/`, one file per command.
 
 #![forbid(unsafe_code)]
@@ -35,8 +36,10 @@ enum Command {
     /// Show the store, the module and every slot: token state, PIN flags, sessions,
     /// object counts.
     Status(StatusArgs),
-    /// Run `p11-kit server` with this module in the foreground, so that other
-    /// processes use the store through p11-kit's client module.
+    /// Share the store: serve p11-kit's RPC protocol on a Unix socket, in the
+    /// foreground, so that other processes use the store at the same time through
+    /// p11-kit's client module (p11-kit-client.so). Serves the module built into
+    /// this program; --module is not used.
     Serve(ServeArgs),
     /// Create, list, change and remove partitions (slots), as the device SO.
     #[command(subcommand)]
@@ -192,9 +195,12 @@ struct ServeArgs {
     /// /tmp/ferrohsm-$UID/p11-kit.sock].
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
-    /// The p11-kit program.
-    #[arg(long, value_name = "PATH", default_value = "p11-kit")]
-    p11_kit: PathBuf,
+    /// The most client connections served at once; more are refused.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    max_clients: u64,
+    /// Accepted and ignored: serve no longer runs `p11-kit server`.
+    #[arg(long, value_name = "PATH", hide = true)]
+    p11_kit: Option<PathBuf>,
 }
 
 /// Policy flags shared by `partition create` and `partition set`. A BOOL is
@@ -331,7 +337,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let module = cli.module.as_deref();
     match cli.command {
         Command::Status(a) => cmd::status::run(module, a.slot, a.pin),
-        Command::Serve(a) => cmd::serve::run(module, a.socket, &a.p11_kit),
+        Command::Serve(a) => cmd::serve::run(module, a.socket, a.max_clients as usize),
         Command::Partition(p) => match p {
             PartitionCmd::Create { label, policy, so } => {
                 cmd::partition::create(module, &label, &policy.policy(), so.so_pin)

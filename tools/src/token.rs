@@ -19,10 +19,23 @@ pub fn slot(ctx: &Pkcs11, id: u64) -> Result<Slot> {
         .ok_or_else(|| Error::NotFound(format!("no slot {id} in this store")))
 }
 
-/// The admin token's slot.
+/// The model the module gives its admin token (`CK_TOKEN_INFO.model`).
+pub const ADMIN_MODEL: &str = "ferrohsm admin";
+
+/// The admin token's slot: slot 65535 on the module itself (and through `ferrohsm
+/// serve`, which keeps slot ids); through a proxy that numbers the slots its own way
+/// (p11-kit's own server numbers them from 0x11), the slot whose token has the model
+/// [`ADMIN_MODEL`].
 pub fn admin_slot(ctx: &Pkcs11) -> Result<Slot> {
-    slot(ctx, ADMIN_SLOT).map_err(|_| {
-        Error::Unexpected(format!("the module lists no admin token (slot {ADMIN_SLOT}): is this the ferrohsm module?"))
+    if let Ok(s) = slot(ctx, ADMIN_SLOT) {
+        return Ok(s);
+    }
+    let slots = ctx.get_slots_with_token().doing("listing slots (C_GetSlotList)")?;
+    slots.into_iter().find(|s| ctx.get_token_info(*s).is_ok_and(|t| t.model() == ADMIN_MODEL)).ok_or_else(|| {
+        Error::Unexpected(format!(
+            "the module lists no admin token (slot {ADMIN_SLOT}, or a token of model \"{ADMIN_MODEL}\"): \
+             is this the ferrohsm module?"
+        ))
     })
 }
 

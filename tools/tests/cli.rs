@@ -2,68 +2,12 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
 use common::*;
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::object::Attribute;
-use cryptoki::session::UserType;
-use cryptoki::types::AuthPin;
 
-/// Not a test on its own: the PKCS#11 side of other tests, run in a child process
-/// (see `common`). Does nothing unless `FERROHSM_TEST_HELPER` names an action:
-///
-/// - `slots`: one `REPORT slot ID DESCRIPTION | LABEL | initialised` per slot.
-/// - `seed`: on slot `FERROHSM_TEST_SLOT`, initialise the token (SO PIN
-///   [`PART_SO_PIN`], label "seeded"), set the user PIN [`USER_PIN`], and create one
-///   public and one private data object.
+/// Not a test on its own: the PKCS#11 side of other tests ([`helper_main`]).
 #[test]
 fn helper() {
-    let Ok(action) = std::env::var("FERROHSM_TEST_HELPER") else {
-        return;
-    };
-    let module = std::env::var("FERROHSM_MODULE").expect("FERROHSM_MODULE");
-    let ctx = Pkcs11::new(module).expect("load the module");
-    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).expect("C_Initialize");
-    match action.as_str() {
-        "slots" => {
-            for slot in ctx.get_all_slots().expect("C_GetSlotList") {
-                let si = ctx.get_slot_info(slot).expect("C_GetSlotInfo");
-                let ti = ctx.get_token_info(slot).expect("C_GetTokenInfo");
-                println!(
-                    "REPORT slot {} {} | {} | {}",
-                    slot.id(),
-                    si.slot_description(),
-                    ti.label(),
-                    ti.token_initialized()
-                );
-            }
-        }
-        "seed" => {
-            let id: u64 = std::env::var("FERROHSM_TEST_SLOT").expect("FERROHSM_TEST_SLOT").parse().unwrap();
-            let slot = ctx.get_all_slots().unwrap().into_iter().find(|s| s.id() == id).expect("slot");
-            ctx.init_token(slot, &AuthPin::from(PART_SO_PIN), "seeded").expect("C_InitToken");
-            let s = ctx.open_rw_session(slot).unwrap();
-            s.login(UserType::So, Some(&AuthPin::from(PART_SO_PIN))).expect("SO login");
-            s.init_pin(&AuthPin::from(USER_PIN)).expect("C_InitPIN");
-            s.logout().unwrap();
-            s.login(UserType::User, Some(&AuthPin::from(USER_PIN))).expect("user login");
-            for (label, private) in [("public-data", false), ("private-data", true)] {
-                s.create_object(&[
-                    Attribute::Class(cryptoki::object::ObjectClass::DATA),
-                    Attribute::Token(true),
-                    Attribute::Private(private),
-                    Attribute::Label(label.as_bytes().to_vec()),
-                    Attribute::Value(b"hello".to_vec()),
-                ])
-                .expect("C_CreateObject");
-            }
-            println!("REPORT seeded {id}");
-        }
-        other => panic!("unknown helper action {other}"),
-    }
+    helper_main();
 }
 
 /// `C_GetSlotList` through the module, as (slot id, description).
@@ -371,104 +315,76 @@ fn module_flag_and_environment() {
     assert!(r.stderr.contains("cannot load module"), "{r:?}");
 }
 
-/// p11-kit's client module, where the distribution puts it.
-fn p11_kit_client() -> Option<&'static str> {
-    [
-        "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so",
-        "/usr/lib64/pkcs11/p11-kit-client.so",
-        "/usr/lib/pkcs11/p11-kit-client.so",
-    ]
-    .into_iter()
-    .find(|p| Path::new(p).is_file())
-}
-
 #[test]
 fn serve_exports_every_token_through_p11_kit() {
-    let Some(client) = p11_kit_client() else {
-        eprintln!("skipped: p11-kit's client module is not installed");
-        return;
-    };
-    if std::process::Command::new("p11-kit").arg("server").arg("--help").output().is_err() {
-        eprintln!("skipped: p11-kit is not installed");
+    if !have("p11-kit's client module", p11_kit_client().is_some()) {
         return;
     }
+    let client = p11_kit_client().unwrap();
     let store = Store::new();
     store.init_device();
     store.helper("seed", &[("FERROHSM_TEST_SLOT", "0")]);
     let slot = store.create_partition("second", &[]);
     store.helper("seed", &[("FERROHSM_TEST_SLOT", &slot.to_string())]);
 
-    let socket = store.dir.path().join("p11.sock");
-    let mut serve = store
-        .command(Path::new(env!("CARGO_BIN_EXE_ferrohsm")))
-        .args(["serve", "--socket", socket.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ferrohsm serve");
-    let start = Instant::now();
-    while !socket.exists() {
-        if start.elapsed() > Duration::from_secs(20) || serve.try_wait().unwrap().is_some() {
-            let _ = serve.kill();
-            let out = serve.wait_with_output().unwrap();
-            panic!(
-                "no socket from ferrohsm serve:\n{}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let serve = Serve::start(&store, &[]);
+    let meta = std::fs::metadata(&serve.socket).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "only the owner may connect");
 
-    // A client through p11-kit sees every ferrohsm token, admin token last.
-    let address = format!("unix:path={}", socket.display());
+    // A client through p11-kit sees every ferrohsm token, admin token last, with
+    // ferrohsm's own slot ids (no proxy renumbers them).
+    let address = serve.address();
     let seen = store.helper("slots", &[("FERROHSM_MODULE", client), ("P11_KIT_SERVER_ADDRESS", &address)]);
-    // p11-kit renumbers slots from 0; the descriptions and labels are ferrohsm's.
-    let described: Vec<String> =
-        seen.iter().map(|l| l.split_once(' ').unwrap().1.split_once(' ').unwrap().1.to_owned()).collect();
     assert_eq!(
-        described,
+        seen,
         vec![
-            "ferrohsm partition 0 | seeded | true".to_owned(),
-            "ferrohsm partition 1 | seeded | true".to_owned(),
-            "ferrohsm admin token | device | true".to_owned(),
+            "slot 0 ferrohsm partition 0 | seeded | true".to_owned(),
+            format!("slot {slot} ferrohsm partition {slot} | seeded | true"),
+            "slot 65535 ferrohsm admin token | device | true".to_owned(),
         ],
         "{seen:?}"
     );
 
-    // SIGTERM stops it (the tool exec'd p11-kit, so the signal reaches it directly).
-    let pid = serve.id().to_string();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success());
-    let out = serve.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains(&format!("export P11_KIT_SERVER_ADDRESS={address}")), "{stdout}");
-    assert!(stdout.contains(client), "{stdout}");
-    assert!(!stdout.contains("warning"), "{stdout}");
-    assert!(!socket.exists(), "p11-kit removes its socket on SIGTERM");
+    // A second server on the same socket is refused while the first runs.
+    let second = store.run(&["serve", "--socket", serve.socket.to_str().unwrap()]);
+    assert_eq!(second.code, Some(1), "{second:?}");
+    assert!(second.stderr.contains("a server already listens"), "{second:?}");
+
+    // SIGTERM stops it, and it removes its socket.
+    let socket = serve.socket.clone();
+    let out = serve.stop();
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains(&format!("export P11_KIT_SERVER_ADDRESS={address}")), "{out:?}");
+    assert!(out.stdout.contains(client), "{out:?}");
+    assert!(out.stdout.contains("stopped; socket removed, store closed"), "{out:?}");
+    assert!(!socket.exists(), "serve removes its socket on SIGTERM");
+    // The store is closed: the tool opens it again.
+    store.ok(&["status"]);
 }
 
+/// p11-kit's own server stopped listing tokens at the first uninitialised one; ours
+/// exports every slot, and `--module` is accepted (serve serves its built-in module).
 #[test]
-fn serve_warns_when_an_uninitialised_token_hides_later_ones() {
-    if std::process::Command::new("p11-kit").arg("server").arg("--help").output().is_err() {
-        eprintln!("skipped: p11-kit is not installed");
+fn serve_exports_the_tokens_after_an_uninitialised_one() {
+    if !have("p11-kit's client module", p11_kit_client().is_some()) {
         return;
     }
+    let client = p11_kit_client().unwrap();
     let store = Store::new();
+    // A stale socket left by a server that did not stop is replaced.
     let socket = store.dir.path().join("p11.sock");
-    let mut serve = store
-        .command(Path::new(env!("CARGO_BIN_EXE_ferrohsm")))
-        .args(["serve", "--socket", socket.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start ferrohsm serve");
-    let start = Instant::now();
-    while !socket.exists() && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = std::process::Command::new("kill").args(["-TERM", &serve.id().to_string()]).status();
-    let _ = serve.try_wait();
-    let out = serve.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("warning: slot 0 is not initialised") && stdout.contains("slot(s) 65535"), "{stdout}");
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+    let serve = Serve::start(&store, &[]);
+    let seen = store.helper("slots", &[("FERROHSM_MODULE", client), ("P11_KIT_SERVER_ADDRESS", &serve.address())]);
+    let ids: Vec<&str> = seen.iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(ids, ["0", "65535"], "{seen:?}");
+    let out = serve.stop();
+    assert!(!out.stdout.contains("warning"), "{out:?}");
+
+    let explicit = module_path();
+    let serve = Serve::start(&store, &["--module", explicit.to_str().unwrap()]);
+    let out = serve.stop();
+    assert!(out.stdout.contains("serve does not load"), "{out:?}");
 }

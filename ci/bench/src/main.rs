@@ -11,6 +11,8 @@
 //!     feeds `table`. Naming rows is for a profiler: `--rows aes256_gcm_1mib`.
 //! ferrohsm-bench table [--quick] [--check] NAME=FILE...
 //!     the markdown table from result files; with --check, fails when ferrohsm misses a target.
+//! ferrohsm-bench sign-rate --module SO --token-label L --pin P [--quick]
+//!     the child of the key usage row: ECDSA P-256 signatures per second, printed.
 //! ferrohsm-bench login-once --module SO --slot N --pin P
 //!     (internal) one timed C_Initialize + C_OpenSession + C_Login; prints the three in ms.
 //! ```
@@ -74,7 +76,10 @@ fn main() -> ExitCode {
         "measure" => measure(&args),
         "table" => table(&args),
         "login-once" => login_once(&args),
-        _ => Err(format!("unknown command '{command}': init, measure, table or login-once (see ci/bench.sh)")),
+        "sign-rate" => sign_rate(&args),
+        _ => {
+            Err(format!("unknown command '{command}': init, measure, table, login-once or sign-rate (see ci/bench.sh)"))
+        }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -169,6 +174,18 @@ fn table(args: &Args) -> Result<(), String> {
     if args.flag("--check") && missed > 0 {
         return Err(format!("ferrohsm missed {missed} target(s)"));
     }
+    Ok(())
+}
+
+fn sign_rate(args: &Args) -> Result<(), String> {
+    let config = Config::new(args.flag("--quick"));
+    let rate = measure::sign_rate_once(
+        PathBuf::from(args.get("module")?),
+        args.get("token-label")?,
+        args.get("pin")?.as_bytes(),
+        config,
+    )?;
+    println!("{rate:.3}");
     Ok(())
 }
 

@@ -270,7 +270,8 @@ mod tests {
     /// Crypto rows that meet every target, to complete a result file.
     const CRYPTO_OK: &str = "ecdsa_p256_sign\tok\t30000\necdsa_p256_verify\tok\t9000\nrsa2048_sign\tok\t900\n\
         rsa2048_verify\tok\t25000\naes256_gcm_1mib\tok\t2.5\necdsa_p256_sign_2threads\tok\t57000\n\
-        ecdsa_p256_sign_scaling\tok\t1.9\nkey_attestation\tok\t25\nec_p256_keygen\tok\t1500\n";
+        ecdsa_p256_sign_scaling\tok\t1.9\nkey_attestation\tok\t25\nec_p256_keygen\tok\t1500\n\
+        ecdsa_p256_sign_usage\tok\t0.97\n";
 
     #[test]
     fn ratios_targets_and_failures() {
@@ -293,6 +294,8 @@ mod tests {
         assert!(text.contains("(1) softhsm, digest: C_Digest returned CKR_MECHANISM_INVALID"), "{text}");
         // A vendor row the peers skip: a dash, no ratio, the target still ferrohsm's.
         assert!(row("| key attestation certificate").contains("| 25.0 | – | – | – | < 1000 | pass |"), "{text}");
+        // A ratio of ferrohsm's own two rates: no peer ratio.
+        assert!(row("| ECDSA P-256 sign with key usage").contains("| 0.97× | – | – | – | ≥ 0.95× | pass |"), "{text}");
         assert_eq!(missed, 2);
     }
 

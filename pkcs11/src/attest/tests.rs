@@ -88,7 +88,8 @@ fn verify(dir: &Path, leaf: &str, untrusted: &str) {
     }
 }
 
-/// The claims of the doc's JSON example (docs/attestation.md, "The JSON claims").
+/// The claims of the doc's JSON example (docs/attestation.md, "The JSON claims"): the
+/// evidence the module made for an AES key in a real run, which the doc shows.
 fn doc_example_claims() -> KeyAttestation {
     let at = |y, mo, d, h, mi, s| {
         let secs = DateTime::new(y, mo, d, h, mi, s).unwrap().unix_duration().as_secs();
@@ -97,9 +98,9 @@ fn doc_example_claims() -> KeyAttestation {
     KeyAttestation {
         version: VERSION,
         nonce: Some(octets(&[0x00, 0x11, 0x22, 0x33]).unwrap()),
-        time: at(2026, 11, 22, 12, 34, 56),
+        time: at(2026, 11, 22, 13, 32, 25),
         device: DeviceClaims {
-            serial: DEVICE.into(),
+            serial: "9313855f88c33bd2".into(),
             software: "ferrohsm".into(),
             version: "0.1.0".into(),
             provider: "aws-lc".into(),
@@ -107,7 +108,7 @@ fn doc_example_claims() -> KeyAttestation {
         },
         partition: PartitionClaims {
             id: 0,
-            serial: PARTITION.into(),
+            serial: "55f3888eba521a69".into(),
             label: "payments".into(),
             policy: PolicyClaims {
                 allow_export: true,
@@ -122,11 +123,11 @@ fn doc_example_claims() -> KeyAttestation {
             key_type: CKK_AES,
             bits: Some(256),
             curve: None,
-            id: octets(&[0x01]).unwrap(),
+            id: octets(&[0x02]).unwrap(),
             label: "kek".into(),
-            unique_id: "3e5d52476bb61a80814ac32d1fe18d81".into(),
+            unique_id: "71ecb779499b96402ad41f3e933c9e3d".into(),
             origin: Origin::Generated,
-            created: Some(at(2026, 11, 22, 12, 30, 0)),
+            created: Some(at(2026, 11, 22, 13, 32, 24)),
             security: SecurityClaims {
                 local: Some(true),
                 sensitive: Some(true),
@@ -139,14 +140,14 @@ fn doc_example_claims() -> KeyAttestation {
             usage: UsageClaims {
                 encrypt: Some(true),
                 decrypt: Some(true),
-                sign: Some(false),
-                verify: Some(false),
+                sign: Some(true),
+                verify: Some(true),
                 wrap: Some(true),
                 unwrap: Some(true),
                 derive: Some(false),
             },
-            allowed_mechanisms: Some(vec![CKM_AES_KEY_WRAP_KWP]),
-            check_value: Some(octets(&[0x8a, 0x2b, 0x3c]).unwrap()),
+            allowed_mechanisms: Some(vec![CKM_AES_KEY_WRAP, CKM_AES_KEY_WRAP_KWP]),
+            check_value: Some(octets(&[0x7a, 0x2d, 0x1f]).unwrap()),
         },
     }
 }

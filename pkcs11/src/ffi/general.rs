@@ -1,5 +1,6 @@
 //! General-purpose functions (§5.4) and the interface functions of PKCS#11 3.0.
 
+use std::cell::UnsafeCell;
 use std::ffi::{CStr, c_void};
 use std::path::Path;
 use std::sync::Once;
@@ -248,6 +249,23 @@ static INTERFACES: [Interface; 2] = [
     }),
 ];
 
+/// The `CK_INTERFACE`s that `C_GetInterface` hands out, in the order of
+/// [`INTERFACES`]: copies in writable memory, because callers write into them.
+/// OpenSC's pkcs11-spy replaces `pFunctionList` in the interface it receives with
+/// its own list (C modules keep their interfaces in writable statics); in
+/// [`INTERFACES`], which the linker puts in read-only memory, that write killed the
+/// process with SIGSEGV. The module never reads these copies back: what it
+/// matches and lists comes from [`INTERFACES`], so a caller's write changes only
+/// what later callers in the same process receive, as with a C module.
+#[repr(transparent)]
+struct Handed(UnsafeCell<CK_INTERFACE>);
+// SAFETY: the module only hands out pointers to the cells and never reads or
+// writes them after initialisation; what callers do through those pointers is
+// theirs, as in C.
+unsafe impl Sync for Handed {}
+
+static HANDED: [Handed; 2] = [Handed(UnsafeCell::new(INTERFACES[0].0)), Handed(UnsafeCell::new(INTERFACES[1].0))];
+
 fn interface_version(i: &Interface) -> CK_VERSION {
     // Both function lists start with their CK_VERSION.
     // SAFETY: `pFunctionList` points to one of our static function lists.
@@ -296,12 +314,13 @@ pub unsafe extern "C" fn C_GetInterface(
         }
         // SAFETY: a non-null version is readable by contract.
         let want = (!pVersion.is_null()).then(|| unsafe { std::ptr::read_unaligned(pVersion) });
-        let found = INTERFACES.iter().find(|i| {
+        let found = INTERFACES.iter().position(|i| {
             let v = interface_version(i);
             want.is_none_or(|w| w.major == v.major && w.minor == v.minor) && i.0.flags & flags == flags
         });
         let i = found.ok_or_else(|| err(CKR_ARGUMENTS_BAD, "no interface with that version and flags"))?;
-        // SAFETY: checked non-null; writable by contract.
-        unsafe { write(ppInterface, &i.0 as *const CK_INTERFACE as *mut CK_INTERFACE) }
+        // SAFETY: checked non-null; writable by contract. The pointer is to writable
+        // memory (see `HANDED`).
+        unsafe { write(ppInterface, HANDED[i].0.get()) }
     })
 }

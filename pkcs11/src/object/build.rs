@@ -360,7 +360,10 @@ pub fn set(obj: &Object, template: &Template, so: bool) -> Result<Attrs> {
 /// `C_CopyObject`: the copy's attributes. The copy keeps the original's provenance
 /// (`CKA_LOCAL`, `ALWAYS_SENSITIVE`, `NEVER_EXTRACTABLE`) and records that it is a copy.
 /// Copy templates often repeat attributes such as `CKA_CLASS`: giving an attribute its
-/// current value is not a change.
+/// current value is not a change. But the copy gets a new unique id, creation time,
+/// origin (`copied`) and usage count: a template that repeats the original's value of
+/// one of those asks for a value the copy will not have, and is refused as any other
+/// change of a read-only attribute is, rather than silently overridden.
 pub fn copy(obj: &Object, template: &Template, ctx: &Ctx<'_>) -> Result<Attrs> {
     if obj.attrs.bool(CKA_COPYABLE) == Some(false) {
         return Err(err(CKR_ACTION_PROHIBITED, "object is not copyable"));
@@ -372,6 +375,11 @@ pub fn copy(obj: &Object, template: &Template, ctx: &Ctx<'_>) -> Result<Attrs> {
     attrs.set(CKA_FERRO_ORIGIN, ulong_value(Origin::Copied.value() as u64));
     if attrs.get(CKA_FERRO_USAGE_COUNT).is_some() {
         attrs.set(CKA_FERRO_USAGE_COUNT, ulong_value(0));
+    }
+    for (ty, v) in &normalise(template)?.0 {
+        if attrs.get(*ty) != Some(v.as_slice()) {
+            return Err(err(CKR_ATTRIBUTE_READ_ONLY, format!("{} of a copy is set by the token", Attr(*ty))));
+        }
     }
     Ok(attrs)
 }

@@ -9,6 +9,7 @@ pub mod table;
 
 use std::any::Any;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cryptoki_sys::*;
 use once_cell::sync::OnceCell;
@@ -29,6 +30,48 @@ pub enum Lifetime {
     Partition(u32),
 }
 
+/// How much a key has been used: the operations it started (`CKA_FERRO_USAGE_COUNT`),
+/// those not yet reported in the audit log, and when it was last reported. Shared by
+/// the versions of an object (a change makes a new `Object`, with the same usage).
+#[derive(Debug, Default)]
+pub struct Usage {
+    /// Operations since the key was made (the store keeps it between loads).
+    pub total: AtomicU64,
+    /// Operations not yet in a `key_usage` entry.
+    pub pending: AtomicU64,
+    /// When the last `key_usage` entry was written (or the count began), Unix seconds.
+    pub reported_at: AtomicU64,
+}
+
+impl Usage {
+    /// A usage count starting at `total`, reported as of `now`.
+    pub fn new(total: u64, now: u64) -> Self {
+        Self { total: AtomicU64::new(total), pending: AtomicU64::new(0), reported_at: AtomicU64::new(now) }
+    }
+
+    /// Counts one operation. Returns whether a report is due: uses pending and the
+    /// last report `period` seconds or more before `now`; then exactly one caller
+    /// gets `true`, and must report.
+    pub fn count(&self, now: u64, period: u64) -> bool {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let last = self.reported_at.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= period
+            && self.reported_at.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
+
+    /// Takes the pending count for a report: (operations since the last, total).
+    pub fn take(&self) -> (u64, u64) {
+        let pending = self.pending.swap(0, Ordering::Relaxed);
+        (pending, self.total.load(Ordering::Relaxed))
+    }
+
+    /// Puts back a count whose report could not be written.
+    pub fn restore(&self, pending: u64) {
+        self.pending.fetch_add(pending, Ordering::Relaxed);
+    }
+}
+
 /// One object: a handle, where it lives, and its attributes (canonical values,
 /// sorted by type, zeroized on drop). Objects are immutable: a change makes a new
 /// `Object` with the same handle.
@@ -42,6 +85,8 @@ pub struct Object {
     /// The key as the crypto provider parsed it, made on first use (parsing a key
     /// costs more than using it); dropped with the object.
     pub cache: OnceCell<Arc<dyn Any + Send + Sync>>,
+    /// How much it has been used (keys).
+    pub usage: Arc<Usage>,
 }
 
 impl std::fmt::Debug for Object {
@@ -53,7 +98,13 @@ impl std::fmt::Debug for Object {
 impl Object {
     /// A new object.
     pub fn new(handle: CK_OBJECT_HANDLE, lifetime: Lifetime, attrs: Attrs) -> Self {
-        Self { handle, lifetime, attrs, cache: OnceCell::new() }
+        Self::with_usage(handle, lifetime, attrs, Arc::new(Usage::new(0, crate::time::now())))
+    }
+
+    /// A new object with a usage count (a changed object keeps its old one; a loaded
+    /// one starts from the store's total).
+    pub fn with_usage(handle: CK_OBJECT_HANDLE, lifetime: Lifetime, attrs: Attrs, usage: Arc<Usage>) -> Self {
+        Self { handle, lifetime, attrs, cache: OnceCell::new(), usage }
     }
 
     /// The provider's parsed form of this key, made by `parse` on first use.
@@ -172,5 +223,25 @@ impl Attrs {
     /// Total size of the values, for `C_GetObjectSize`.
     pub fn size(&self) -> usize {
         self.0.iter().map(|(_, v)| v.len() + 16).sum()
+    }
+}
+
+#[cfg(test)]
+mod usage_tests {
+    use super::Usage;
+
+    #[test]
+    fn a_report_is_due_once_per_period_and_counts_are_kept() {
+        let u = Usage::new(10, 1_000);
+        assert!(!u.count(1_000, 60), "just reported");
+        assert!(!u.count(1_059, 60));
+        assert!(u.count(1_060, 60), "a period later: due");
+        assert!(!u.count(1_060, 60), "due once: the next caller does not report too");
+        assert_eq!(u.take(), (4, 14));
+        assert_eq!(u.take(), (0, 14), "taken");
+        u.count(1_061, 60);
+        let (pending, _) = u.take();
+        u.restore(pending);
+        assert_eq!(u.take(), (1, 15), "a count whose report failed is kept");
     }
 }

@@ -33,6 +33,7 @@ use crate::object::build::{self, Op};
 use crate::object::{Attrs, Lifetime, Object, Shape};
 use crate::vendor::*;
 use ferrohsm_store::ADMIN_PARTITION;
+use ferrohsm_store::audit::Value;
 
 /// The mechanisms the chain's keys may be named in (`CKA_ALLOWED_MECHANISMS`).
 pub const MECHANISMS: &[CK_MECHANISM_TYPE] = &[
@@ -188,7 +189,14 @@ fn make_role_key(
     };
     let ec_params = der::Encode::to_der(&curve_oid(curve)).map_err(|e| err(CKR_GENERAL_ERROR, e.to_string()))?;
     let allowed: Vec<u8> = MECHANISMS.iter().flat_map(|m| (*m as u64).to_le_bytes()).collect();
-    let public_t = fixed(vec![(CKA_EC_PARAMS, ec_params), (CKA_VERIFY, bool_value(true))]);
+    // The public half verifies and nothing else (an EC key neither encrypts nor wraps).
+    let public_t = fixed(vec![
+        (CKA_EC_PARAMS, ec_params),
+        (CKA_VERIFY, bool_value(true)),
+        (CKA_ENCRYPT, bool_value(false)),
+        (CKA_WRAP, bool_value(false)),
+        (CKA_DERIVE, bool_value(false)),
+    ]);
     let private_t = fixed(vec![
         (CKA_SENSITIVE, bool_value(true)),
         (CKA_EXTRACTABLE, bool_value(false)),
@@ -451,6 +459,8 @@ struct KeyAttest {
     key: Arc<Object>,
     evidence: bool,
     nonce: Vec<u8>,
+    /// The audit entry written when the attestation is made.
+    audit: super::audit::Pending,
 }
 
 fn public_key_info(key: &Object) -> Result<Vec<u8>> {
@@ -525,7 +535,12 @@ impl SignOp for KeyAttest {
         Ok(())
     }
     fn finish(&mut self) -> Result<Vec<u8>> {
-        self.produce()
+        // Called once per attestation: a length query keeps the result for the call
+        // that fetches it.
+        let out = self.produce()?;
+        let mechanism = if self.evidence { "CKM_FERRO_KEY_ATTEST_EVIDENCE" } else { "CKM_FERRO_KEY_ATTEST_CERT" };
+        super::audit::write_with(&*crate::module::get()?, &self.audit, &[("mechanism", Value::Str(mechanism))])?;
+        Ok(out)
     }
 }
 
@@ -543,11 +558,18 @@ fn key_attestation(m: &Module, s: &Session, mech: &Mechanism, key: &Arc<Object>)
     if !evidence {
         public_key_info(key)?;
     }
-    let (signer, partition, partition_serial) = {
+    let (signer, partition, partition_serial, audit) = {
         let st = s.token.state.read();
         let signer = role_key(&st, KeyRole::PartitionAttestation)
             .ok_or_else(|| err(CKR_GENERAL_ERROR, "the partition has no attestation key"))?;
-        (signer, partition_claims(&s.token, &st), hex(&st.record.serial))
+        let audit = super::audit::Pending {
+            partition: s.token.partition,
+            role: super::audit::role_of(&st),
+            event: "attestation_made",
+            object: super::audit::unique_id(&key.attrs),
+            result: CKR_OK,
+        };
+        (signer, partition_claims(&s.token, &st), hex(&st.record.serial), audit)
     };
     Ok(Box::new(KeyAttest {
         provider: m.provider.clone(),
@@ -559,6 +581,7 @@ fn key_attestation(m: &Module, s: &Session, mech: &Mechanism, key: &Arc<Object>)
         key: key.clone(),
         evidence,
         nonce: Vec::new(),
+        audit,
     }))
 }
 
@@ -721,6 +744,8 @@ pub fn import_certificate(m: &Module, s: &Session, template: &Template) -> Resul
         })
         .collect();
     let handle = store_internal(m, &s.token, &mut st, vec![cert])?[0];
+    let event = if remove_role.is_some() { "device_certificate_change" } else { "chain_certificate_add" };
+    super::audit::record(m, s.token.partition, super::audit::SO, event, None, CKR_OK)?;
     if !oids.is_empty() {
         m.store.delete_objects(s.token.partition, &oids)?;
     }

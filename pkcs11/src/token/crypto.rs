@@ -135,6 +135,7 @@ macro_rules! init {
             if ops.$slot.is_some() {
                 return Err(err(CKR_OPERATION_ACTIVE, "an operation of this kind is already active"));
             }
+            super::audit::key_used(m, s.token.partition, || super::audit::role_of(&s.token.state.read()), &key);
             ops.$slot = Some(Active::new(key, op));
             Ok(())
         }
@@ -172,6 +173,7 @@ pub fn sign_init(m: &Module, session: CK_SESSION_HANDLE, mech: &Mechanism, handl
             let entry = m.mechanisms.check_key(mech.ty, Use::Sign, &key)?;
             let make = entry.sign.ok_or_else(|| err(CKR_MECHANISM_INVALID, "not offered for this operation"))?;
             let op = make(m.provider.as_ref(), mech, &key)?;
+            super::audit::key_used(m, s.token.partition, || super::audit::role_of(&s.token.state.read()), &key);
             Active::new(key, op)
         }
     };

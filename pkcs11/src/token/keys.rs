@@ -134,6 +134,10 @@ pub fn wrap_key(
     let wkey = wrapping_key(&s, wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID)?;
     let target = key(&s, handle)?;
     let entry = m.mechanisms.check_key(mech.ty, Use::Wrap, &wkey).map_err(|e| as_wrapping_error(e, false))?;
+    if cap.is_some() {
+        // A length query is not a use; the call that wraps is.
+        super::audit::key_used(m, s.token.partition, || super::audit::role_of(&s.token.state.read()), &wkey);
+    }
     // §4.9, §4.10: only extractable keys leave; a key marked wrap-with-trusted only
     // under a trusted key; and the wrapping key's template must match.
     if target.attrs.bool(CKA_EXTRACTABLE) != Some(true) {
@@ -179,6 +183,7 @@ pub fn unwrap_key(
     let s = m.session(session)?;
     let ukey = wrapping_key(&s, unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID)?;
     let entry = m.mechanisms.check_key(mech.ty, Use::Unwrap, &ukey).map_err(|e| as_wrapping_error(e, true))?;
+    super::audit::key_used(m, s.token.partition, || super::audit::role_of(&s.token.state.read()), &ukey);
     let template = merged(template, &template_of(&ukey, CKA_UNWRAP_TEMPLATE)?)?;
     let make = entry.decrypt.ok_or_else(|| err(CKR_MECHANISM_INVALID, "not an unwrapping mechanism"))?;
     let mut op = make(m.provider.as_ref(), mech, &ukey).map_err(|e| as_wrapping_error(e, true))?;
@@ -233,6 +238,7 @@ pub fn derive_key(
     let s = m.session(session)?;
     let base = key(&s, base)?;
     let entry = m.mechanisms.check_key(mech.ty, Use::Derive, &base)?;
+    super::audit::key_used(m, s.token.partition, || super::audit::role_of(&s.token.state.read()), &base);
     let derive = entry.derive.ok_or_else(|| err(CKR_MECHANISM_INVALID, "not a derivation mechanism"))?;
     let template = merged(template, &template_of(&base, CKA_DERIVE_TEMPLATE)?)?;
     let op = Op::Derive {

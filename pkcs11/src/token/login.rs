@@ -9,21 +9,41 @@ use std::sync::Arc;
 use cryptoki_sys::*;
 use ferrohsm_store::{MasterKey, Role};
 
-use super::{Login, TokenState, load_objects};
+use super::{Login, TokenState, audit, load_objects};
 use crate::error::{Result, err};
 use crate::module::{Module, app};
 use crate::object::Lifetime;
 
 /// Checks `pin` for `role` and returns the master key. The partition record is
-/// re-read either way (the failure counter or the login time changed).
-pub fn verify_pin(m: &Module, partition: u32, st: &mut TokenState, role: Role, pin: &[u8]) -> Result<MasterKey> {
+/// re-read either way (the failure counter or the login time changed). A wrong or
+/// locked PIN is audited as a failed `event` (and `pin_locked` when this failure
+/// locked it); the caller audits success.
+pub fn verify_pin(
+    m: &Module,
+    partition: u32,
+    st: &mut TokenState,
+    role: Role,
+    pin: &[u8],
+    event: &'static str,
+) -> Result<MasterKey> {
     let max = st.policy().max_pin_failures;
     let r = m.store.login(partition, role, pin, max);
     if let Ok(rec) = m.store.partition(partition) {
         st.record = rec;
     }
-    if let Err(ferrohsm_store::Error::PinIncorrect { locked: true, .. }) = &r {
-        log::warn!("partition {partition}: {role:?} PIN locked after {max} failures");
+    let who = audit::role_name(role);
+    let failed = |result| audit::Pending { partition, role: who, event, object: None, result };
+    match &r {
+        Err(ferrohsm_store::Error::PinIncorrect { locked, .. }) => {
+            let mut events = vec![failed(CKR_PIN_INCORRECT)];
+            if *locked {
+                log::warn!("partition {partition}: {role:?} PIN locked after {max} failures");
+                events.push(audit::Pending { event: "pin_locked", result: CKR_OK, ..failed(CKR_OK) });
+            }
+            audit::write(m, &events)?;
+        }
+        Err(ferrohsm_store::Error::PinLocked) => audit::write(m, &[failed(CKR_PIN_LOCKED)])?,
+        _ => {}
     }
     Ok(r?)
 }
@@ -52,7 +72,8 @@ pub fn login(m: &Module, session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[
     if role == Role::User && st.record.user.is_none() {
         return Err(err(CKR_USER_PIN_NOT_INITIALIZED, "the user PIN is not set"));
     }
-    let master = Arc::new(verify_pin(m, token.partition, &mut st, role, pin)?);
+    let master = Arc::new(verify_pin(m, token.partition, &mut st, role, pin, "login")?);
+    audit::record(m, token.partition, audit::role_name(role), "login", None, CKR_OK)?;
     // The private token objects are loaded once, by the first user login of any
     // application.
     if role == Role::User && !st.any_user_login() {
@@ -74,7 +95,8 @@ fn context_login(m: &Module, s: &super::Session, pin: &[u8]) -> Result<()> {
     }
     {
         let mut st = s.token.write();
-        verify_pin(m, s.token.partition, &mut st, Role::User, pin)?;
+        verify_pin(m, s.token.partition, &mut st, Role::User, pin, "context_login")?;
+        audit::record(m, s.token.partition, audit::USER, "context_login", None, CKR_OK)?;
     }
     super::crypto::context_login_done(s);
     Ok(())
@@ -118,6 +140,8 @@ pub fn logout(m: &Module, session: CK_SESSION_HANDLE) -> Result<()> {
     if st.login().is_none() {
         return Err(err(CKR_USER_NOT_LOGGED_IN, "nobody is logged in"));
     }
+    audit::report_token_usage(m, s.token.partition, &st);
+    audit::record(m, s.token.partition, audit::role_of(&st), "logout", None, CKR_OK)?;
     drop_login(&mut st);
     Ok(())
 }
@@ -135,6 +159,7 @@ pub fn init_pin(m: &Module, session: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()
     st.policy().check_pin(pin)?;
     let master = st.master().cloned().expect("a logged-in token has its master key");
     st.record = m.store.set_pin(s.token.partition, Role::User, pin, &master)?;
+    audit::record(m, s.token.partition, audit::SO, "user_pin_init", None, CKR_OK)?;
     log::info!("slot {}: user PIN set by the SO", s.token.slot_id);
     Ok(())
 }
@@ -153,8 +178,9 @@ pub fn set_pin(m: &Module, session: CK_SESSION_HANDLE, old: &[u8], new: &[u8]) -
     }
     // The new PIN's length is checked first, so a bad new PIN costs no attempt.
     st.policy().check_pin(new)?;
-    let master = verify_pin(m, s.token.partition, &mut st, role, old)?;
+    let master = verify_pin(m, s.token.partition, &mut st, role, old, "pin_change")?;
     st.record = m.store.set_pin(s.token.partition, role, new, &master)?;
+    audit::record(m, s.token.partition, audit::role_name(role), "pin_change", None, CKR_OK)?;
     log::info!("slot {}: {role:?} PIN changed", s.token.slot_id);
     Ok(())
 }

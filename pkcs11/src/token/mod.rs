@@ -2,6 +2,7 @@
 //! entry points (one submodule per chapter of the spec).
 
 pub mod attest;
+pub mod audit;
 pub mod crypto;
 pub mod digest;
 pub mod general;
@@ -204,6 +205,11 @@ fn record_is_private(rec: &ObjectRecord) -> bool {
 /// master key a user login unlocked.
 pub fn load_objects(module: &Module, partition: u32, state: &mut TokenState, master: Option<&MasterKey>) -> Result<()> {
     let mut locked_private = 0;
+    let totals = module.store.usage_totals(partition).unwrap_or_else(|e| {
+        log::warn!("partition {partition}: key usage counts unreadable, counting from 0: {e}");
+        Default::default()
+    });
+    let now = crate::time::now();
     for item in module.store.objects(partition) {
         let (oid, rec) = match item {
             Ok(x) => x,
@@ -234,7 +240,8 @@ pub fn load_objects(module: &Module, partition: u32, state: &mut TokenState, mas
             continue;
         }
         let handle = state.handle_for(module, oid);
-        state.objects.insert(Arc::new(Object::new(handle, Lifetime::Token(oid), attrs)));
+        let usage = Arc::new(crate::object::Usage::new(totals.get(&oid).copied().unwrap_or(0), now));
+        state.objects.insert(Arc::new(Object::with_usage(handle, Lifetime::Token(oid), attrs, usage)));
     }
     state.locked_private = locked_private;
     Ok(())

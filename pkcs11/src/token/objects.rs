@@ -6,13 +6,13 @@ use cryptoki_sys::*;
 use ferrohsm_store::{MasterKey, NewAttr, Seal};
 use zeroize::Zeroizing;
 
-use super::{Session, TokenState, partition};
+use super::{Session, TokenState, audit, partition};
 use crate::error::{Result, err};
 use crate::module::Module;
-use crate::object::attr::{Kind, bool_value, kind};
+use crate::object::attr::{Kind, bool_value, kind, ulong_value};
 use crate::object::build::{self, Ctx, Op, is_secret};
 use crate::object::{Attrs, Lifetime, Object, Template};
-use crate::vendor::{CKA_FERRO_ATTESTS, CKA_FERRO_KEY_ROLE, CKO_FERRO_PARTITION};
+use crate::vendor::{CKA_FERRO_ATTESTS, CKA_FERRO_KEY_ROLE, CKA_FERRO_USAGE_COUNT, CKO_FERRO_PARTITION};
 
 /// A find in progress: the matches, taken when it started.
 pub struct Find {
@@ -110,8 +110,19 @@ pub fn insert_many(m: &Module, s: &Session, st: &mut TokenState, all: Vec<Attrs>
             lifetimes.push(Lifetime::Session(s.handle));
         }
     }
+    let role = audit::role_of(st);
+    let pending: Vec<audit::Pending> = all
+        .iter()
+        .map(|a| {
+            let (event, object) = audit::creation_event(a);
+            audit::Pending { partition: s.token.partition, role, event, object, result: CKR_OK }
+        })
+        .collect();
+    let events: Vec<_> = pending.iter().map(audit::Pending::event).collect();
     if !writes.is_empty() {
-        m.store.put_objects(s.token.partition, &writes, st.master().map(|k| k.as_ref()))?;
+        m.store.put_objects_logged(s.token.partition, &writes, st.master().map(|k| k.as_ref()), &events)?;
+    } else {
+        m.store.audit(&events)?;
     }
     drop(writes);
     let mut handles = Vec::with_capacity(all.len());
@@ -191,9 +202,20 @@ pub fn destroy_object(m: &Module, session: CK_SESSION_HANDLE, handle: CK_OBJECT_
             _ => None,
         })
         .collect();
+    let role = audit::role_of(&st);
+    let pending: Vec<audit::Pending> = doomed
+        .iter()
+        .map(|o| {
+            let (event, object) = audit::destruction_event(&o.attrs);
+            audit::Pending { partition: s.token.partition, role, event, object, result: CKR_OK }
+        })
+        .collect();
+    let events: Vec<_> = pending.iter().map(audit::Pending::event).collect();
     if !oids.is_empty() {
         check_write(&s, &st, true, obj.private())?;
-        m.store.delete_objects(s.token.partition, &oids)?;
+        m.store.delete_objects_logged(s.token.partition, &oids, &events)?;
+    } else {
+        m.store.audit(&events)?;
     }
     for o in doomed {
         if let Lifetime::Token(oid) = o.lifetime {
@@ -220,6 +242,10 @@ pub fn get_attribute_value(
             let secret = is_secret(shape, ty);
             match obj.attrs.get(ty) {
                 Some(_) if secret && obj.guards_secrets() => AttrOut::Sensitive,
+                // The live count; the stored attribute is its value at creation.
+                Some(_) if ty == CKA_FERRO_USAGE_COUNT => AttrOut::Value(Zeroizing::new(ulong_value(
+                    obj.usage.total.load(std::sync::atomic::Ordering::Relaxed) as CK_ULONG,
+                ))),
                 Some(v) => AttrOut::Value(Zeroizing::new(v.to_vec())),
                 None => AttrOut::Invalid,
             }
@@ -246,7 +272,7 @@ pub fn set_attribute_value(
     if let Lifetime::Token(oid) = obj.lifetime {
         persist(m, s.token.partition, oid, &attrs, st.master().map(|k| k.as_ref()))?;
     }
-    st.objects.insert(Arc::new(Object::new(handle, obj.lifetime, attrs)));
+    st.objects.insert(Arc::new(Object::with_usage(handle, obj.lifetime, attrs, obj.usage.clone())));
     Ok(())
 }
 

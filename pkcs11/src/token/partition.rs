@@ -12,10 +12,11 @@
 use std::sync::Arc;
 
 use cryptoki_sys::*;
+use ferrohsm_store::audit::Value;
 use ferrohsm_store::{ADMIN_PARTITION, PartitionRecord};
 
 use super::objects::ctx;
-use super::{POLICY_ATTRS, Policy, Session, Token};
+use super::{POLICY_ATTRS, Policy, Session, Token, audit};
 use crate::error::{Result, err};
 use crate::module::{Module, hex};
 use crate::object::attr::{bool_value, ulong_value};
@@ -130,6 +131,7 @@ pub fn create(m: &Module, s: &Session, template: &Template) -> Result<CK_OBJECT_
         (attrs.get(CKA_LABEL).unwrap_or_default().to_vec(), policy)
     };
     let rec = m.store.create_partition(&label, policy)?;
+    audit::record(m, rec.id, audit::DEVICE_SO, "partition_create", None, CKR_OK)?;
     let token = m.add_token(rec.clone())?;
     refresh(m, rec.id);
     super::attest::ensure_partition_keys(m, &token)?;
@@ -172,6 +174,14 @@ pub fn set(m: &Module, s: &Session, obj: &Object, id: u32, template: &Template) 
         }
         Ok(())
     })?;
+    let changed: Vec<String> = template
+        .0
+        .iter()
+        .map(|&(ty, _)| crate::names::attribute(ty).map_or_else(|| format!("0x{ty:x}"), str::to_owned))
+        .collect();
+    let who = if s.token.admin { audit::DEVICE_SO } else { audit::SO };
+    let event = audit::Pending { partition: id, role: who, event: "partition_change", object: None, result: CKR_OK };
+    audit::write_with(m, &event, &[("attributes", Value::Str(&changed.join(",")))])?;
     refresh(m, id);
     log::info!("partition {id}: policy changed");
     Ok(())
@@ -190,6 +200,7 @@ pub fn destroy(m: &Module, s: &Session, obj: &Object, id: u32) -> Result<()> {
         return Err(err(CKR_SESSION_READ_ONLY, "removing a partition needs a read/write session"));
     }
     m.store.delete_partition(id)?;
+    audit::record(m, id, audit::DEVICE_SO, "partition_delete", None, CKR_OK)?;
     m.remove_token(id as CK_SLOT_ID);
     s.token.write().objects.remove(obj.handle);
     log::info!("partition {id} removed");

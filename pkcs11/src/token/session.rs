@@ -41,7 +41,10 @@ pub fn open_session(m: &Module, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_
 /// there (§5.6: "when the last session is closed, the user is logged out").
 fn end(m: &Module, token: &Arc<Token>, session: &Session) {
     let mut st = token.write();
-    for h in st.objects.owned_by(session.handle) {
+    let owned = st.objects.owned_by(session.handle);
+    let objects: Vec<_> = owned.iter().filter_map(|&h| st.objects.get(h).cloned()).collect();
+    super::audit::report_usage(m, token.partition, super::audit::role_of(&st), &objects);
+    for h in owned {
         st.objects.remove(h);
     }
     st.session_apps.remove(&session.handle);
@@ -50,6 +53,16 @@ fn end(m: &Module, token: &Arc<Token>, session: &Session) {
         st.rw_sessions = st.rw_sessions.saturating_sub(1);
     }
     if m.app_sessions(token.slot_id).0 == 0 && st.login().is_some() {
+        // The session is gone whatever the log says; a failed write is reported in
+        // the module's log, and the store's own error shows in the next call.
+        let role = super::audit::role_of(&st);
+        super::audit::report_token_usage(m, token.partition, &st);
+        let p =
+            super::audit::Pending { partition: token.partition, role, event: "logout", object: None, result: CKR_OK };
+        let reason = [("reason", ferrohsm_store::audit::Value::Str("last_session_closed"))];
+        if let Err(e) = super::audit::write_with(m, &p, &reason) {
+            log::error!("slot {}: the audit entry of an implicit logout was not written: {e}", token.slot_id);
+        }
         super::login::drop_login(&mut st);
     }
 }

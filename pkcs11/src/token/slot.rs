@@ -9,7 +9,10 @@ use super::{MAX_PIN_LEN, TokenState, login, partition};
 use crate::error::{Result, err};
 use crate::module::{Module, hex};
 use crate::object::Lifetime;
-use crate::vendor::CKA_FERRO_KEY_ROLE;
+use crate::vendor::{
+    CKA_FERRO_KEY_ROLE, CKM_FERRO_DEVICE_ATTEST, CKM_FERRO_DEVICE_CSR, CKM_FERRO_KEY_ATTEST_CERT,
+    CKM_FERRO_KEY_ATTEST_EVIDENCE, CKM_FERRO_TIMESTAMP,
+};
 
 /// `C_GetSlotList`: every slot has a token, so `token_present` changes nothing.
 pub fn get_slot_list(m: &Module) -> Vec<CK_SLOT_ID> {
@@ -93,14 +96,28 @@ pub fn get_token_info(m: &Module, slot: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
 
 /// `C_GetMechanismList`.
 pub fn get_mechanism_list(m: &Module, slot: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
-    m.token(slot)?;
-    Ok(m.mechanisms.list())
+    let token = m.token(slot)?;
+    Ok(m.mechanisms.list().into_iter().filter(|&mech| offered_on(token.admin, mech)).collect())
 }
 
 /// `C_GetMechanismInfo`.
 pub fn get_mechanism_info(m: &Module, slot: CK_SLOT_ID, mech: CK_MECHANISM_TYPE) -> Result<CK_MECHANISM_INFO> {
-    m.token(slot)?;
+    let token = m.token(slot)?;
+    if !offered_on(token.admin, mech) {
+        return Err(err(CKR_MECHANISM_INVALID, "not offered on this token"));
+    }
     m.mechanisms.info(mech)
+}
+
+/// Whether a token offers a mechanism: the vendor mechanisms that need a key only one
+/// kind of token has are listed there only (the device key and the device's own
+/// attestation on the admin token; key attestation and timestamps in partitions).
+fn offered_on(admin: bool, mech: CK_MECHANISM_TYPE) -> bool {
+    match mech {
+        CKM_FERRO_DEVICE_CSR | CKM_FERRO_DEVICE_ATTEST => admin,
+        CKM_FERRO_KEY_ATTEST_CERT | CKM_FERRO_KEY_ATTEST_EVIDENCE | CKM_FERRO_TIMESTAMP => !admin,
+        _ => true,
+    }
 }
 
 /// Trims the blank padding of a 32-byte label field.
@@ -122,7 +139,7 @@ pub fn init_token(m: &Module, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32])
         return Err(err(CKR_TOKEN_WRITE_PROTECTED, "the partition is read-only"));
     }
     if st.record.initialized {
-        login::verify_pin(m, token.partition, &mut st, Role::So, so_pin)?;
+        login::verify_pin(m, token.partition, &mut st, Role::So, so_pin, "token_init")?;
     } else {
         policy.check_pin(so_pin)?;
     }
@@ -137,6 +154,7 @@ pub fn init_token(m: &Module, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32])
         })
         .collect();
     let (record, _master) = m.store.init_token(token.partition, so_pin, trim_label(label), &keep)?;
+    super::audit::record(m, token.partition, super::audit::SO, "token_init", None, CKR_OK)?;
     reset(&mut st, record, &keep);
     drop(st);
     partition::refresh(m, token.partition);

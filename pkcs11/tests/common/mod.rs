@@ -22,6 +22,7 @@ pub const CKO_FERRO_PARTITION: CK_ULONG = 0xC648_0001;
 pub const CKA_FERRO_ORIGIN: CK_ULONG = 0xC648_0001;
 pub const CKA_FERRO_CREATED: CK_ULONG = 0xC648_0002;
 pub const CKA_FERRO_KEY_ROLE: CK_ULONG = 0xC648_0004;
+pub const CKA_FERRO_USAGE_COUNT: CK_ULONG = 0xC648_0005;
 pub const CKA_FERRO_ATTESTS: CK_ULONG = 0xC648_0006;
 pub const CKA_FERRO_POLICY_ALLOW_EXPORT: CK_ULONG = 0xC648_0010;
 pub const CKA_FERRO_POLICY_KEY_INVALIDATION: CK_ULONG = 0xC648_0011;
@@ -29,6 +30,20 @@ pub const CKA_FERRO_POLICY_READ_ONLY: CK_ULONG = 0xC648_0012;
 pub const CKA_FERRO_POLICY_MAX_PIN_FAILURES: CK_ULONG = 0xC648_0013;
 pub const CKA_FERRO_POLICY_MIN_PIN_LEN: CK_ULONG = 0xC648_0014;
 pub const CKA_FERRO_SLOT_ID: CK_ULONG = 0xC648_0015;
+
+/// `CKA_EC_PARAMS` of the named curves: DER OIDs, as OpenSSL and pkcs11-tool send them.
+pub const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+pub const P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+pub const P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+pub const ED25519_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+
+/// `CKA_FERRO_ORIGIN` values (DESIGN.md).
+pub const ORIGIN_GENERATED: CK_ULONG = 1;
+pub const ORIGIN_IMPORTED: CK_ULONG = 2;
+pub const ORIGIN_UNWRAPPED: CK_ULONG = 3;
+pub const ORIGIN_DERIVED: CK_ULONG = 4;
+pub const ORIGIN_REPLICATED: CK_ULONG = 5;
+pub const ORIGIN_COPIED: CK_ULONG = 6;
 
 /// The module under test: `FERROHSM_TEST_MODULE` if set, else the cdylib cargo
 /// built for this test run. Cargo leaves that one in `target/<profile>/deps/`, next
@@ -86,6 +101,35 @@ macro_rules! call {
     ($name:ident $(, $arg:expr)* $(,)?) => {
         unsafe { ($crate::common::f().$name.expect(stringify!($name)))($($arg),*) }
     };
+}
+
+/// Asserts a return code, printing both in hex: `assert_rv!(rv, CKR_OK)`, or with
+/// a message as `assert!` takes one. (Not every test file uses it.)
+#[allow(unused_macros)]
+macro_rules! assert_rv {
+    ($got:expr, $want:expr $(,)?) => {{
+        let (got, want): (CK_RV, CK_RV) = ($got, $want);
+        assert!(got == want, "{}: rv {got:#x}, expected {want:#x}", stringify!($got));
+    }};
+    ($got:expr, $want:expr, $($msg:tt)+) => {{
+        let (got, want): (CK_RV, CK_RV) = ($got, $want);
+        assert!(got == want, "{}: rv {got:#x}, expected {want:#x}", format!($($msg)+));
+    }};
+}
+
+/// The return code of a harness call that returns a `Result`.
+pub fn rv<T>(r: Result<T, CK_RV>) -> CK_RV {
+    r.err().unwrap_or(CKR_OK)
+}
+
+/// Lowercase hex.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A mechanism with no parameter.
+pub fn mech(ty: CK_MECHANISM_TYPE) -> CK_MECHANISM {
+    CK_MECHANISM { mechanism: ty, pParameter: ptr::null_mut(), ulParameterLen: 0 }
 }
 
 static LOCK: Mutex<()> = Mutex::new(());
@@ -189,6 +233,15 @@ impl Hsm {
         self.try_open(slot, flags).expect("C_OpenSession")
     }
 
+    /// The device SO's session on the admin token, initialising the admin token
+    /// with [`SO_PIN`] first.
+    pub fn device_so(&self) -> CK_SESSION_HANDLE {
+        self.init_token(ADMIN_SLOT, SO_PIN, "device");
+        let s = self.open(ADMIN_SLOT, true);
+        assert_eq!(self.login(s, CKU_SO, SO_PIN), CKR_OK, "the device SO logs in");
+        s
+    }
+
     pub fn login(&self, s: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[u8]) -> CK_RV {
         call!(C_Login, s, user, pin.as_ptr() as *mut _, pin.len() as CK_ULONG)
     }
@@ -262,6 +315,79 @@ impl Hsm {
         let v = self.get(s, o, ty).unwrap_or_else(|rv| panic!("get {ty:#x}: {rv:#x}"));
         assert_eq!(v.len(), 1);
         v[0] != 0
+    }
+
+    /// `C_GenerateKey` with a mechanism that takes no parameter.
+    pub fn generate_key(
+        &self,
+        s: CK_SESSION_HANDLE,
+        m: CK_MECHANISM_TYPE,
+        t: &Tmpl,
+    ) -> Result<CK_OBJECT_HANDLE, CK_RV> {
+        let mut a = t.attrs();
+        let mut h = 0;
+        match call!(C_GenerateKey, s, &mut mech(m), a.as_mut_ptr(), a.len() as CK_ULONG, &mut h) {
+            CKR_OK => Ok(h),
+            rv => Err(rv),
+        }
+    }
+
+    /// `C_GenerateKeyPair` with a mechanism that takes no parameter: (public, private).
+    pub fn generate_pair(
+        &self,
+        s: CK_SESSION_HANDLE,
+        m: CK_MECHANISM_TYPE,
+        public: &Tmpl,
+        private: &Tmpl,
+    ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE), CK_RV> {
+        let (mut pa, mut qa) = (public.attrs(), private.attrs());
+        let (mut hp, mut hq) = (0, 0);
+        let (np, nq) = (pa.len() as CK_ULONG, qa.len() as CK_ULONG);
+        match call!(C_GenerateKeyPair, s, &mut mech(m), pa.as_mut_ptr(), np, qa.as_mut_ptr(), nq, &mut hp, &mut hq) {
+            CKR_OK => Ok((hp, hq)),
+            rv => Err(rv),
+        }
+    }
+
+    /// `C_WrapKey` with a mechanism that takes no parameter, length query first.
+    pub fn wrap_key(
+        &self,
+        s: CK_SESSION_HANDLE,
+        m: CK_MECHANISM_TYPE,
+        kek: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<Vec<u8>, CK_RV> {
+        let mut n = 0;
+        match call!(C_WrapKey, s, &mut mech(m), kek, key, ptr::null_mut(), &mut n) {
+            CKR_OK => {}
+            rv => return Err(rv),
+        }
+        let mut out = vec![0u8; n as usize];
+        match call!(C_WrapKey, s, &mut mech(m), kek, key, out.as_mut_ptr(), &mut n) {
+            CKR_OK => {
+                out.truncate(n as usize);
+                Ok(out)
+            }
+            rv => Err(rv),
+        }
+    }
+
+    /// `C_UnwrapKey` with a mechanism that takes no parameter.
+    pub fn unwrap_key(
+        &self,
+        s: CK_SESSION_HANDLE,
+        m: CK_MECHANISM_TYPE,
+        kek: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        t: &Tmpl,
+    ) -> Result<CK_OBJECT_HANDLE, CK_RV> {
+        let mut a = t.attrs();
+        let mut h = 0;
+        let (w, nw) = (wrapped.as_ptr() as *mut u8, wrapped.len() as CK_ULONG);
+        match call!(C_UnwrapKey, s, &mut mech(m), kek, w, nw, a.as_mut_ptr(), a.len() as CK_ULONG, &mut h) {
+            CKR_OK => Ok(h),
+            rv => Err(rv),
+        }
     }
 
     /// Every handle matching `t`.
@@ -359,6 +485,48 @@ pub fn data(label: &str, token: bool) -> Tmpl {
 /// An AES secret key template (import).
 pub fn aes_key(label: &str, value: &[u8]) -> Tmpl {
     Tmpl::new().class(CKO_SECRET_KEY).ulong(CKA_KEY_TYPE, CKK_AES).label(label).token(true).bytes(CKA_VALUE, value)
+}
+
+/// A path as the `&str` a command line takes.
+pub fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// What an `openssl` run gave.
+pub struct Run {
+    pub ok: bool,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Stdout as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Runs `openssl` with `input` on stdin, whether it succeeds or not.
+pub fn run_openssl(args: &[&str], input: &[u8]) -> Run {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Run { ok: out.status.success(), stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+}
+
+/// Runs `openssl`, which must succeed; its stdout.
+pub fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
+    let r = run_openssl(args, input);
+    assert!(r.ok, "openssl {args:?} failed: {}", r.stderr);
+    r.stdout
 }
 
 /// A self-signed certificate made by openssl, DER.

@@ -42,7 +42,7 @@ pub fn csr(module: Option<&Path>, out: &Path, so_pin: Option<String>) -> Result<
     let der = ferrohsm_tools::attest::device_request(&session)?;
     let req = ferrohsm_tools::verify::csr::parse(&der)
         .map_err(|f| Error::Unexpected(format!("the module's request: {f}")))?;
-    let spki = ferrohsm_tools::attest::device_spki(&ctx)?;
+    let spki = ferrohsm_tools::attest::device_spki(&session)?;
     if der::Encode::to_der(&req.req.info.public_key).map_err(|e| Error::Unexpected(e.to_string()))? != spki {
         return Err(Error::Unexpected("the module's request is not for the device key".into()).into());
     }
@@ -69,7 +69,13 @@ pub fn import_cert(
     let cert_bytes = read(cert)?;
     let chain_bytes = chain.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>()?;
     let (_, ctx) = load(module)?;
-    let spki = ferrohsm_tools::attest::device_spki(&ctx)?;
+    // Checked before the device SO logs in: a certificate that does not fit needs no PIN.
+    let spki = {
+        let admin = ctx
+            .open_ro_session(token::admin_slot(&ctx)?)
+            .doing("opening a session on the admin token (C_OpenSession)")?;
+        ferrohsm_tools::attest::device_spki(&admin)?
+    };
     let path =
         ferrohsm_tools::verify::device_certificate(&cert_bytes, &chain_bytes, &spki, std::time::SystemTime::now())
             .map_err(|f| Error::Other(format!("the certificate is not fit for the device key: {f}")))?;

@@ -573,6 +573,9 @@ impl Summary {
         line(
             "nonce:",
             match &c.nonce {
+                // A fresh attestation asked for with no nonce carries an empty one.
+                Some(n) if n.is_empty() && self.nonce_checked => "empty (as expected)".into(),
+                Some(n) if n.is_empty() => "empty (a fresh attestation without a nonce)".into(),
                 Some(n) if self.nonce_checked => format!("{} (as expected)", hex::encode(n)),
                 Some(n) => format!("{} (not checked)", hex::encode(n)),
                 None => "none (birth certificate)".into(),

@@ -14,6 +14,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::object::Attribute;
+use cryptoki::session::UserType;
+use cryptoki::types::AuthPin;
+
 /// The device SO PIN the tests use.
 pub const SO_PIN: &str = "device-so-1234";
 /// A partition SO PIN.
@@ -147,7 +152,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output, what: String) -> Run {
+    pub fn from(out: Output, what: String) -> Run {
         Run {
             what,
             code: out.status.code(),
@@ -223,4 +228,159 @@ pub fn list_rows(out: &str) -> Vec<Row> {
             }
         })
         .collect()
+}
+
+/// Whether `program` is on the `PATH`. A test that needs it skips without it, except
+/// under CI (`CI=true`), where ci/deps.sh installs it: there a missing tool fails the
+/// test instead of letting it pass having checked nothing.
+pub fn have_tool(program: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false);
+    have(program, found)
+}
+
+/// Whether an outside tool a test needs is there (`found`), with the same rule as
+/// [`have_tool`]: skipped without it, failed under `CI=true`.
+pub fn have(tool: &str, found: bool) -> bool {
+    if !found {
+        missing(tool);
+    }
+    found
+}
+
+/// p11-kit's client module, where the distribution puts it (see [`have_tool`] for
+/// what happens when it is missing).
+pub fn p11_kit_client() -> Option<&'static str> {
+    let found = [
+        "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so",
+        "/usr/lib/aarch64-linux-gnu/pkcs11/p11-kit-client.so",
+        "/usr/lib64/pkcs11/p11-kit-client.so",
+        "/usr/lib/pkcs11/p11-kit-client.so",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).is_file());
+    if found.is_none() {
+        missing("p11-kit-client.so (package p11-kit-modules)");
+    }
+    found
+}
+
+/// Panics under CI, where `what` must be installed; else says the test is skipped.
+fn missing(what: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{what} is missing, and under CI=true that fails the test (ci/deps.sh installs it)");
+    }
+    eprintln!("skipped: {what} is not installed");
+}
+
+/// A running `ferrohsm serve` on a store; stopped with SIGTERM when dropped.
+pub struct Serve {
+    pub child: Option<std::process::Child>,
+    pub socket: PathBuf,
+}
+
+impl Serve {
+    /// Starts `ferrohsm global... serve --socket <store dir>/p11.sock` and waits for
+    /// its socket.
+    pub fn start(store: &Store, global: &[&str]) -> Serve {
+        let socket = store.dir.path().join("p11.sock");
+        let mut c = store.command(Path::new(env!("CARGO_BIN_EXE_ferrohsm")));
+        c.args(global)
+            .args(["serve", "--socket", socket.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("start ferrohsm serve");
+        let start = std::time::Instant::now();
+        // The socket answers (a stale socket file may be there before the server).
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            if start.elapsed() > std::time::Duration::from_secs(30) || child.try_wait().unwrap().is_some() {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "no socket from ferrohsm serve:\n{}\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Serve { child: Some(child), socket }
+    }
+
+    /// `P11_KIT_SERVER_ADDRESS` for clients.
+    pub fn address(&self) -> String {
+        format!("unix:path={}", self.socket.display())
+    }
+
+    /// Stops the server with SIGTERM and returns what it printed.
+    pub fn stop(mut self) -> Run {
+        let child = self.child.take().unwrap();
+        let pid = child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        Run::from(child.wait_with_output().unwrap(), "ferrohsm serve".into())
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The PKCS#11 side of tests, run in a child process (see [`Store::helper`]): each
+/// test binary that uses it has a `#[test] fn helper()` that calls this. Does nothing unless `FERROHSM_TEST_HELPER` names an action:
+///
+/// - `slots`: one `REPORT slot ID DESCRIPTION | LABEL | initialised` per slot.
+/// - `seed`: on slot `FERROHSM_TEST_SLOT`, initialise the token (SO PIN
+///   [`PART_SO_PIN`], label "seeded"), set the user PIN [`USER_PIN`], and create one
+///   public and one private data object.
+pub fn helper_main() {
+    let Ok(action) = std::env::var("FERROHSM_TEST_HELPER") else {
+        return;
+    };
+    let module = std::env::var("FERROHSM_MODULE").expect("FERROHSM_MODULE");
+    let ctx = Pkcs11::new(module).expect("load the module");
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).expect("C_Initialize");
+    match action.as_str() {
+        "slots" => {
+            for slot in ctx.get_all_slots().expect("C_GetSlotList") {
+                let si = ctx.get_slot_info(slot).expect("C_GetSlotInfo");
+                let ti = ctx.get_token_info(slot).expect("C_GetTokenInfo");
+                println!(
+                    "REPORT slot {} {} | {} | {}",
+                    slot.id(),
+                    si.slot_description(),
+                    ti.label(),
+                    ti.token_initialized()
+                );
+            }
+        }
+        "seed" => {
+            let id: u64 = std::env::var("FERROHSM_TEST_SLOT").expect("FERROHSM_TEST_SLOT").parse().unwrap();
+            let slot = ctx.get_all_slots().unwrap().into_iter().find(|s| s.id() == id).expect("slot");
+            ctx.init_token(slot, &AuthPin::from(PART_SO_PIN), "seeded").expect("C_InitToken");
+            let s = ctx.open_rw_session(slot).unwrap();
+            s.login(UserType::So, Some(&AuthPin::from(PART_SO_PIN))).expect("SO login");
+            s.init_pin(&AuthPin::from(USER_PIN)).expect("C_InitPIN");
+            s.logout().unwrap();
+            s.login(UserType::User, Some(&AuthPin::from(USER_PIN))).expect("user login");
+            for (label, private) in [("public-data", false), ("private-data", true)] {
+                s.create_object(&[
+                    Attribute::Class(cryptoki::object::ObjectClass::DATA),
+                    Attribute::Token(true),
+                    Attribute::Private(private),
+                    Attribute::Label(label.as_bytes().to_vec()),
+                    Attribute::Value(b"hello".to_vec()),
+                ])
+                .expect("C_CreateObject");
+            }
+            println!("REPORT seeded {id}");
+        }
+        other => panic!("unknown helper action {other}"),
+    }
 }

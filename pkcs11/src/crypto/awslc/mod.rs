@@ -71,6 +71,12 @@ impl Cipher for AwsLc {
         // panic into CKR_GENERAL_ERROR.
         rand::fill(out).expect("aws-lc random generator failed");
     }
+
+    fn sha256(&self, data: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
+        out
+    }
 }
 
 impl Provider for AwsLc {

@@ -51,6 +51,10 @@ impl Cipher for RustCrypto {
     fn fill_random(&self, out: &mut [u8]) {
         getrandom::fill(out).expect("system random generator failed");
     }
+
+    fn sha256(&self, data: &[u8]) -> [u8; 32] {
+        sha2::Sha256::digest(data).into()
+    }
 }
 
 fn mac<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
