@@ -13,8 +13,7 @@
 #   3.  GnuTLS: p11tool lists, generates, test-signs, stores a certificate and sets
 #       up a token alone; certtool signs certificates that both libraries accept.
 #   4.  p11-kit: pkcs11/ferrohsm.module installed per user and seen by p11-kit;
-#       one store shared by `ferrohsm serve` with two clients at once (this last
-#       check fails until serve keeps one module for all clients).
+#       one store shared by `ferrohsm serve` with two clients at once.
 #   5.  Python: PyKCS11 logs in, makes keys, signs, verifies, AES-GCM, OAEP wrap.
 #
 # docs/interop.md shows each command with its output. Parts 1b to 5 share one
@@ -101,6 +100,9 @@ cleanup() {
     # shellcheck disable=SC2086 # one PID per word
     [ -n "$jobs_left" ] && kill $jobs_left 2>/dev/null
     wait 2>/dev/null
+    # FERROHSM_INTEROP_KEEP=DIR keeps a copy of the work directory (store, outputs), to
+    # look at a failure or to redo a recipe of docs/interop.md.
+    [ -n "${FERROHSM_INTEROP_KEEP:-}" ] && cp -a "$WORK" "$FERROHSM_INTEROP_KEEP"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
