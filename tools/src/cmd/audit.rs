@@ -11,7 +11,7 @@ use crate::Failure;
 use ferrohsm_tools::audit::{self, ROLE_AUDIT, ROLE_PARTITION};
 use ferrohsm_tools::error::{Doing, Error};
 use ferrohsm_tools::token;
-use ferrohsm_tools::verify::{self, Check, hex, log};
+use ferrohsm_tools::verify::{self, hex, log};
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| Failure::Run(Error::Other(format!("reading the {what} {}: {e}", path.display()))))
@@ -72,7 +72,7 @@ pub fn export(
     write_out(attestation, "CMS", &exported.attestation)?;
     let scope = match slot {
         None => "the whole log".to_string(),
-        Some(s) => format!("partition {s}'s entries"),
+        Some(s) => format!("partition {s}"),
     };
     println!(
         "exported {} entries of {scope} (up to entry {}) to {}, in {} log attestation(s)",
@@ -144,8 +144,7 @@ pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
             Ok(())
         }
         Err(f) => {
-            let what = if f.check == Check::Log { "the log" } else { "the attestation" };
-            eprintln!("ferrohsm: NOT verified ({what}): {f}");
+            eprintln!("ferrohsm: NOT verified: {f}");
             Err(Failure::Exit(1))
         }
     }
