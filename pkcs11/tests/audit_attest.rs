@@ -218,17 +218,24 @@ fn nothing_secret(out: &[u8], secrets: &[&[u8]]) {
 // ---------------------------------------------------------------------------
 // Registry and keys
 
-/// `C_GetMechanismList` lists the three on every slot and `C_GetMechanismInfo` says
-/// they sign; the keys that sign them allow them in `CKA_ALLOWED_MECHANISMS`.
+/// `C_GetMechanismList` lists the three on the admin token, and the log and
+/// partition attestations on a partition (device attestation is the admin token's
+/// alone: C_GetMechanismInfo there is CKR_MECHANISM_INVALID); C_GetMechanismInfo
+/// says they sign; the keys that sign them allow them in `CKA_ALLOWED_MECHANISMS`.
 #[test]
 fn the_mechanisms_are_listed_and_their_keys_allow_them() {
     let (h, s) = Hsm::ready();
-    for slot in [0, ADMIN_SLOT] {
+    let mut info: CK_MECHANISM_INFO = unsafe { std::mem::zeroed() };
+    assert_rv!(call!(C_GetMechanismInfo, 0, CKM_FERRO_DEVICE_ATTEST, &mut info), CKR_MECHANISM_INVALID);
+    let everywhere = [CKM_FERRO_LOG_ATTEST, CKM_FERRO_PARTITION_ATTEST];
+    let admin = [CKM_FERRO_LOG_ATTEST, CKM_FERRO_DEVICE_ATTEST, CKM_FERRO_PARTITION_ATTEST];
+    for (slot, offered) in [(0, &everywhere[..]), (ADMIN_SLOT, &admin[..])] {
         let mut n = 0;
         assert_rv!(call!(C_GetMechanismList, slot, ptr::null_mut(), &mut n), CKR_OK);
         let mut list = vec![0; n as usize];
         assert_rv!(call!(C_GetMechanismList, slot, list.as_mut_ptr(), &mut n), CKR_OK);
-        for m in [CKM_FERRO_LOG_ATTEST, CKM_FERRO_DEVICE_ATTEST, CKM_FERRO_PARTITION_ATTEST] {
+        assert_eq!(slot == 0, !list.contains(&CKM_FERRO_DEVICE_ATTEST), "slot {slot}");
+        for &m in offered {
             assert!(list.contains(&m), "slot {slot} lists {m:#x}");
             let mut info: CK_MECHANISM_INFO = unsafe { std::mem::zeroed() };
             assert_rv!(call!(C_GetMechanismInfo, slot, m, &mut info), CKR_OK);
@@ -475,6 +482,7 @@ fn the_device_attestation_says_how_the_device_is_configured() {
         doc["config"]["store"]["pin_kdf"],
         serde_json::json!({"algorithm": "argon2id", "m_kib": kdf.m_kib, "t": kdf.t, "p": kdf.p})
     );
+    assert_eq!(doc["config"]["store"]["audit_key_usage"], true, "key usage is counted by default");
     let state = &doc["state"];
     assert_eq!(state["software"], "ferrohsm");
     assert_eq!(state["version"], env!("CARGO_PKG_VERSION"));

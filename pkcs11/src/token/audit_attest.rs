@@ -401,6 +401,8 @@ struct KdfJson {
 #[derive(Serialize)]
 struct StoreJson {
     pin_kdf: KdfJson,
+    /// Whether key usage is counted into the log (`audit_key_usage`).
+    audit_key_usage: bool,
 }
 
 #[derive(Serialize)]
@@ -544,7 +546,10 @@ impl DocAttest {
             time: rfc3339(now),
             config: ConfigJson {
                 partitions: records.iter().map(PartitionJson::of).collect(),
-                store: StoreJson { pin_kdf: KdfJson { algorithm: "argon2id", m_kib: kdf.m_kib, t: kdf.t, p: kdf.p } },
+                store: StoreJson {
+                    pin_kdf: KdfJson { algorithm: "argon2id", m_kib: kdf.m_kib, t: kdf.t, p: kdf.p },
+                    audit_key_usage: m.count_usage,
+                },
             },
             state: StateJson {
                 software: "ferrohsm",
