@@ -57,6 +57,45 @@ enum Command {
     /// Write a PKCS#10 request for a token key, signed by it, optionally carrying its
     /// attestation (id-aa-attestation, draft-ietf-lamps-csr-attestation).
     Csr(CsrArgs),
+    /// Invalidated keys, as the partition's SO: with the key invalidation policy on,
+    /// a user's destroy invalidates a key; list, restore or purge them.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCmd {
+    /// List the partition's invalidated keys (metadata only).
+    Trash {
+        /// The partition's slot.
+        #[arg(long, value_name = "N")]
+        slot: u64,
+        /// The partition SO PIN [default: $FERROHSM_SO_PIN, else asked on the terminal].
+        #[arg(long, value_name = "PIN")]
+        so_pin: Option<String>,
+    },
+    /// Restore an invalidated key: its users find and use it again.
+    Restore {
+        /// The partition's slot.
+        #[arg(long, value_name = "N")]
+        slot: u64,
+        /// The key's CKA_UNIQUE_ID, as `keys trash` lists it.
+        unique_id: String,
+        /// The partition SO PIN [default: $FERROHSM_SO_PIN, else asked on the terminal].
+        #[arg(long, value_name = "PIN")]
+        so_pin: Option<String>,
+    },
+    /// Purge an invalidated key: destroy it for good.
+    Purge {
+        /// The partition's slot.
+        #[arg(long, value_name = "N")]
+        slot: u64,
+        /// The key's CKA_UNIQUE_ID, as `keys trash` lists it.
+        unique_id: String,
+        /// The partition SO PIN [default: $FERROHSM_SO_PIN, else asked on the terminal].
+        #[arg(long, value_name = "PIN")]
+        so_pin: Option<String>,
+    },
 }
 
 /// Names a key: `--id HEX` or `--label L`.
@@ -428,6 +467,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let module = cli.module.as_deref();
     match cli.command {
         Command::Status(a) => cmd::status::run(module, a.slot, a.pin),
+        Command::Keys(k) => match k {
+            KeysCmd::Trash { slot, so_pin } => cmd::keys::trash(module, slot, so_pin),
+            KeysCmd::Restore { slot, unique_id, so_pin } => cmd::keys::restore(module, slot, &unique_id, so_pin),
+            KeysCmd::Purge { slot, unique_id, so_pin } => cmd::keys::purge(module, slot, &unique_id, so_pin),
+        },
         Command::Serve(a) => cmd::serve::run(module, a.socket, a.max_clients as usize),
         Command::Partition(p) => match p {
             PartitionCmd::Create { label, policy, so } => {

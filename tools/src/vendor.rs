@@ -38,6 +38,9 @@ pub const CKM_FERRO_DEVICE_CSR: u64 = 0xC648_0007;
 /// `CK_ULONG`: the role of a device key or its certificate (1 root, 2 device,
 /// 3 partition attestation, 4 timestamp, 5 audit).
 pub const CKA_FERRO_KEY_ROLE: u64 = 0xC648_0004;
+/// `CK_BBOOL`: the key was invalidated (key invalidation policy); only the
+/// partition's SO sees it.
+pub const CKA_FERRO_INVALIDATED: u64 = 0xC648_0003;
 /// On an attestation certificate object: the `CKA_UNIQUE_ID` of the key it attests.
 pub const CKA_FERRO_ATTESTS: u64 = 0xC648_0006;
 /// Object class of a partition.

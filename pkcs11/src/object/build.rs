@@ -40,6 +40,24 @@ pub struct Ctx<'a> {
     pub unique_id: String,
     /// Now, as `YYYYMMDDhhmmssZ`.
     pub now: String,
+    /// The partition lets keys out (`CKA_FERRO_POLICY_ALLOW_EXPORT`): without it no
+    /// key may be made extractable.
+    pub export: bool,
+}
+
+/// Refuses a key that is extractable where the partition's policy forbids export.
+pub fn check_export(attrs: &Attrs, ctx: &Ctx<'_>) -> Result<()> {
+    let is_key = matches!(
+        attrs.ulong(CKA_CLASS).map(|c| c as CK_OBJECT_CLASS),
+        Some(CKO_PRIVATE_KEY | CKO_SECRET_KEY | CKO_PUBLIC_KEY)
+    );
+    if !ctx.export && is_key && attrs.bool(CKA_EXTRACTABLE) == Some(true) {
+        return Err(err(
+            CKR_ATTRIBUTE_VALUE_INVALID,
+            "the partition's policy allows no export (CKA_FERRO_POLICY_ALLOW_EXPORT): keys cannot be extractable",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a template on its own: well-formed values, and no attribute given twice
@@ -163,6 +181,7 @@ pub fn build(
     }
     stamp(&mut attrs, shape, op, ctx);
     derive_values(&mut attrs, shape, ctx, template.get(CKA_CHECK_VALUE))?;
+    check_export(&attrs, ctx)?;
     Ok(attrs)
 }
 
@@ -381,6 +400,7 @@ pub fn copy(obj: &Object, template: &Template, ctx: &Ctx<'_>) -> Result<Attrs> {
             return Err(err(CKR_ATTRIBUTE_READ_ONLY, format!("{} of a copy is set by the token", Attr(*ty))));
         }
     }
+    check_export(&attrs, ctx)?;
     Ok(attrs)
 }
 

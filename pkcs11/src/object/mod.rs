@@ -144,6 +144,17 @@ impl Object {
         self.attrs.bool(CKA_TOKEN).unwrap_or(false)
     }
 
+    /// Whether it is a key (public, private or secret).
+    pub fn is_key(&self) -> bool {
+        matches!(self.class(), CKO_PUBLIC_KEY | CKO_PRIVATE_KEY | CKO_SECRET_KEY)
+    }
+
+    /// Whether the key was invalidated (`CKA_FERRO_INVALIDATED`, key invalidation
+    /// policy): only the partition's SO sees it, and nobody uses it.
+    pub fn invalidated(&self) -> bool {
+        self.attrs.bool(CKA_FERRO_INVALIDATED) == Some(true)
+    }
+
     /// Whether `CKA_SENSITIVE` is true or `CKA_EXTRACTABLE` false: secret
     /// attributes then stay inside.
     pub fn guards_secrets(&self) -> bool {

@@ -454,6 +454,9 @@ struct KeyJson {
     /// The role of one of the device's own keys (`CKA_FERRO_KEY_ROLE`).
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'static str>,
+    /// Invalidated by the key invalidation policy (docs/policy.md); shown when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    invalidated: bool,
 }
 
 #[derive(Serialize)]
@@ -625,6 +628,7 @@ const METADATA: &[CK_ATTRIBUTE_TYPE] = &[
     CKA_FERRO_ORIGIN,
     CKA_FERRO_CREATED,
     CKA_FERRO_KEY_ROLE,
+    CKA_FERRO_INVALIDATED,
 ];
 
 /// The partition's token keys, in creation order, and the number of private objects
@@ -715,6 +719,7 @@ fn key_json(class: &'static str, a: &Attrs) -> KeyJson {
         modifiable: a.bool(CKA_MODIFIABLE),
         created: a.get(CKA_FERRO_CREATED).map(|c| String::from_utf8_lossy(c).into_owned()),
         role,
+        invalidated: a.bool(CKA_FERRO_INVALIDATED) == Some(true),
     }
 }
 

@@ -114,7 +114,12 @@ fn single_part<T: ?Sized>(a: &Active<T>) -> Result<()> {
 
 /// The key `handle` as this session may use it (`CKR_KEY_HANDLE_INVALID` otherwise).
 pub fn key(s: &Session, handle: CK_OBJECT_HANDLE) -> Result<Arc<Object>> {
-    object(&s.token.state.read(), handle).map_err(|_| err(CKR_KEY_HANDLE_INVALID, format!("no key {handle}")))
+    let key =
+        object(&s.token.state.read(), handle).map_err(|_| err(CKR_KEY_HANDLE_INVALID, format!("no key {handle}")))?;
+    if key.invalidated() {
+        return Err(err(CKR_KEY_FUNCTION_NOT_PERMITTED, "the key is invalidated: the SO may restore or purge it"));
+    }
+    Ok(key)
 }
 
 macro_rules! init {

@@ -143,6 +143,12 @@ pub fn wrap_key(
     if target.attrs.bool(CKA_EXTRACTABLE) != Some(true) {
         return Err(err(CKR_KEY_UNEXTRACTABLE, "the key is not extractable"));
     }
+    if !s.token.state.read().policy().allow_export {
+        return Err(err(
+            CKR_KEY_UNEXTRACTABLE,
+            "the partition's policy allows no export (CKA_FERRO_POLICY_ALLOW_EXPORT)",
+        ));
+    }
     if target.attrs.bool(CKA_WRAP_WITH_TRUSTED) == Some(true) && wkey.attrs.bool(CKA_TRUSTED) != Some(true) {
         return Err(err(CKR_KEY_NOT_WRAPPABLE, "the key may only be wrapped by a trusted key"));
     }

@@ -74,9 +74,10 @@ pub fn login(m: &Module, session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pin: &[
     }
     let master = Arc::new(verify_pin(m, token.partition, &mut st, role, pin, "login")?);
     audit::record(m, token.partition, audit::role_name(role), "login", None, CKR_OK)?;
-    // The private token objects are loaded once, by the first user login of any
-    // application.
-    if role == Role::User && !st.any_user_login() {
+    // The private token objects are loaded once, by the first login of any
+    // application: the user's, or the SO's (who sees invalidated keys among them,
+    // metadata only, and no other private object).
+    if st.logins.is_empty() {
         load_objects(m, token.partition, &mut st, Some(&master))?;
     }
     st.logins.push((app(), Login { user, master }));
@@ -111,13 +112,13 @@ pub fn login_user(m: &Module, session: CK_SESSION_HANDLE, user: CK_USER_TYPE, pi
 }
 
 /// Forgets the calling application's login (PKCS#11 §5.6, `C_Logout`): its private
-/// session objects are destroyed; when no application is left logged in as the
-/// user, the private token objects leave memory and their handles become invalid for
+/// session objects are destroyed; when no application is left logged in (as the
+/// user or the SO), the private token objects leave memory and their handles become invalid for
 /// good. The master key is dropped (and zeroized when the last reference goes).
 pub fn drop_login(st: &mut TokenState) {
     let app = app();
     st.logins.retain(|(a, _)| *a != app);
-    let everyone = !st.any_user_login();
+    let everyone = st.logins.is_empty();
     let apps = std::mem::take(&mut st.session_apps);
     let removed = st.objects.remove_where(|o| match o.lifetime {
         Lifetime::Partition(_) => false,

@@ -144,25 +144,20 @@ impl TokenState {
         self.login().is_some_and(|l| l.user == CKU_SO)
     }
 
-    /// Whether any application is logged in as the normal user (the private token
-    /// objects are in memory then).
-    pub fn any_user_login(&self) -> bool {
-        self.logins.iter().any(|(_, l)| l.user == CKU_USER)
-    }
-
     /// The master key, when the calling application is logged in.
     pub fn master(&self) -> Option<&Arc<MasterKey>> {
         self.login().map(|l| &l.master)
     }
 
     /// Whether the calling application may see `obj`: private objects only with the
-    /// user logged in (PKCS#11 §4.4), session objects only its own sessions'.
+    /// user logged in (PKCS#11 §4.4), session objects only its own sessions';
+    /// invalidated keys only the SO (key invalidation policy).
     pub fn visible(&self, obj: &Object) -> bool {
         let own = match obj.lifetime {
             Lifetime::Session(h) => self.session_apps.get(&h) == Some(&app()),
             _ => true,
         };
-        own && (!obj.private() || self.user_logged_in())
+        own && if obj.invalidated() { self.so_logged_in() } else { !obj.private() || self.user_logged_in() }
     }
 
     /// The handle of token object `oid`, allocating one on first sight.

@@ -12,7 +12,9 @@ use crate::module::Module;
 use crate::object::attr::{Kind, bool_value, kind, ulong_value};
 use crate::object::build::{self, Ctx, Op, is_secret};
 use crate::object::{Attrs, Lifetime, Object, Template};
-use crate::vendor::{CKA_FERRO_ATTESTS, CKA_FERRO_KEY_ROLE, CKA_FERRO_USAGE_COUNT, CKO_FERRO_PARTITION};
+use crate::vendor::{
+    CKA_FERRO_ATTESTS, CKA_FERRO_INVALIDATED, CKA_FERRO_KEY_ROLE, CKA_FERRO_USAGE_COUNT, CKO_FERRO_PARTITION,
+};
 
 /// A find in progress: the matches, taken when it started.
 pub struct Find {
@@ -38,6 +40,7 @@ pub fn ctx<'a>(m: &'a Module, st: &TokenState) -> Ctx<'a> {
         so: st.so_logged_in(),
         unique_id: m.unique_id(),
         now: crate::time::stamp(crate::time::now()),
+        export: st.policy().allow_export,
     }
 }
 
@@ -171,6 +174,9 @@ pub fn copy_object(
     if matches!(obj.lifetime, Lifetime::Partition(_)) {
         return Err(err(CKR_ACTION_PROHIBITED, "partitions cannot be copied"));
     }
+    if obj.invalidated() {
+        return Err(err(CKR_ACTION_PROHIBITED, "an invalidated key is restored or purged, not copied"));
+    }
     let attrs = build::copy(&obj, template, &ctx(m, &st))?;
     insert_new(m, &s, &mut st, attrs)
 }
@@ -188,6 +194,18 @@ pub fn destroy_object(m: &Module, session: CK_SESSION_HANDLE, handle: CK_OBJECT_
     let obj = object(&st, handle)?;
     if obj.attrs.bool(CKA_DESTROYABLE) == Some(false) {
         return Err(err(CKR_ACTION_PROHIBITED, "object is not destroyable"));
+    }
+    // Key invalidation: a user's destroy of a token key marks it instead; the SO's
+    // destroy of an invalidated key purges it.
+    let purge = obj.invalidated();
+    if !purge && obj.is_key() && matches!(obj.lifetime, Lifetime::Token(_)) && st.policy().key_invalidation {
+        if st.so_logged_in() {
+            return Err(err(
+                CKR_ACTION_PROHIBITED,
+                "with key invalidation on, keys are destroyed by the user (invalidated), then purged by the SO",
+            ));
+        }
+        return set_invalidated(m, &s, &mut st, &obj, true);
     }
     let mut doomed = vec![obj.clone()];
     if let Some(uid) = obj.attrs.get(CKA_UNIQUE_ID).filter(|_| obj.class() == CKO_PRIVATE_KEY) {
@@ -207,12 +225,14 @@ pub fn destroy_object(m: &Module, session: CK_SESSION_HANDLE, handle: CK_OBJECT_
         .iter()
         .map(|o| {
             let (event, object) = audit::destruction_event(&o.attrs);
+            let event = if purge && o.handle == obj.handle { "key_purge" } else { event };
             audit::Pending { partition: s.token.partition, role, event, object, result: CKR_OK }
         })
         .collect();
     let events: Vec<_> = pending.iter().map(audit::Pending::event).collect();
     if !oids.is_empty() {
-        check_write(&s, &st, true, obj.private())?;
+        // The SO purges an invalidated private key without the user.
+        check_write(&s, &st, true, obj.private() && !purge)?;
         m.store.delete_objects_logged(s.token.partition, &oids, &events)?;
     } else {
         m.store.audit(&events)?;
@@ -226,6 +246,35 @@ pub fn destroy_object(m: &Module, session: CK_SESSION_HANDLE, handle: CK_OBJECT_
     Ok(())
 }
 
+/// Marks a token key invalidated (a user's `C_DestroyObject` under the key
+/// invalidation policy) or restores it (the SO's `C_SetAttributeValue` of
+/// `CKA_FERRO_INVALIDATED` false): the changed object is written with its audit entry.
+fn set_invalidated(m: &Module, s: &Session, st: &mut TokenState, obj: &Arc<Object>, invalidated: bool) -> Result<()> {
+    // The user invalidates (the key is visible to them), the SO restores: whoever it
+    // is holds the master key that seals a private key's record.
+    check_write(s, st, true, false)?;
+    let Lifetime::Token(oid) = obj.lifetime else {
+        return Err(err(CKR_GENERAL_ERROR, "only token keys are invalidated"));
+    };
+    let mut attrs = obj.attrs.clone();
+    attrs.set(CKA_FERRO_INVALIDATED, bool_value(invalidated));
+    let event = audit::Pending {
+        partition: s.token.partition,
+        role: audit::role_of(st),
+        event: if invalidated { "key_invalidate" } else { "key_restore" },
+        object: audit::unique_id(&attrs),
+        result: CKR_OK,
+    };
+    m.store.put_objects_logged(
+        s.token.partition,
+        &[(oid, stored(&attrs))],
+        st.master().map(|k| k.as_ref()),
+        &[event.event()],
+    )?;
+    st.objects.insert(Arc::new(Object::with_usage(obj.handle, obj.lifetime, attrs, obj.usage.clone())));
+    Ok(())
+}
+
 /// `C_GetAttributeValue`: one answer per requested type.
 pub fn get_attribute_value(
     m: &Module,
@@ -234,14 +283,21 @@ pub fn get_attribute_value(
     types: &[CK_ATTRIBUTE_TYPE],
 ) -> Result<Vec<AttrOut>> {
     let s = m.session(session)?;
-    let obj = object(&s.token.state.read(), handle)?;
+    let (obj, export) = {
+        let st = s.token.state.read();
+        (object(&st, handle)?, st.policy().allow_export)
+    };
     let shape = obj.shape();
+    // A key's value leaves only when it is neither sensitive nor unextractable, the
+    // partition allows export, and the key is not invalidated (the SO sees the
+    // metadata of invalidated keys, never their values).
+    let guarded = obj.guards_secrets() || !export || obj.invalidated();
     Ok(types
         .iter()
         .map(|&ty| {
             let secret = is_secret(shape, ty);
             match obj.attrs.get(ty) {
-                Some(_) if secret && obj.guards_secrets() => AttrOut::Sensitive,
+                Some(_) if secret && guarded => AttrOut::Sensitive,
                 // The live count; the stored attribute is its value at creation.
                 Some(_) if ty == CKA_FERRO_USAGE_COUNT => AttrOut::Value(Zeroizing::new(ulong_value(
                     obj.usage.total.load(std::sync::atomic::Ordering::Relaxed) as CK_ULONG,
@@ -267,6 +323,17 @@ pub fn set_attribute_value(
     }
     let mut st = s.token.write();
     let obj = object(&st, handle)?;
+    if obj.invalidated() {
+        // The SO sees invalidated keys; the one change allowed is restoring one.
+        let restore = build::normalise(template)?.0 == [(CKA_FERRO_INVALIDATED, bool_value(false))];
+        if !restore {
+            return Err(err(
+                CKR_ACTION_PROHIBITED,
+                "an invalidated key takes one change: CKA_FERRO_INVALIDATED to false (restore)",
+            ));
+        }
+        return set_invalidated(m, &s, &mut st, &obj, false);
+    }
     check_write(&s, &st, obj.token(), obj.private())?;
     let attrs = build::set(&obj, template, st.so_logged_in())?;
     if let Lifetime::Token(oid) = obj.lifetime {

@@ -4,6 +4,7 @@ pub mod attest;
 pub mod audit;
 pub mod csr;
 pub mod device;
+pub mod keys;
 pub mod partition;
 pub mod pin;
 pub mod serve;
