@@ -53,6 +53,10 @@ enum Command {
     /// Write a PKCS#10 request for a token key, signed by it, optionally carrying its
     /// attestation (id-aa-attestation, draft-ietf-lamps-csr-attestation).
     Csr(CsrArgs),
+    /// Timestamp a file (RFC 3161) with a partition's timestamp key, as the user
+    /// (CKM_FERRO_TIMESTAMP): writes a TimeStampResp that `openssl ts -verify -in`
+    /// reads.
+    Timestamp(TimestampArgs),
 }
 
 /// Names a key: `--id HEX` or `--label L`.
@@ -172,6 +176,31 @@ struct CsrArgs {
     #[arg(long, value_name = "HEX")]
     nonce: Option<String>,
     /// Where to write the request: PEM if the name ends in .pem, else DER.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: PathBuf,
+    /// The user PIN [default: $FERROHSM_PIN, else asked on the terminal].
+    #[arg(long, value_name = "PIN")]
+    pin: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct TimestampArgs {
+    /// The file to timestamp.
+    file: PathBuf,
+    /// The partition's slot.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    slot: u64,
+    /// The hash of the file that the timestamp covers: sha256, sha384 or sha512.
+    #[arg(long, value_name = "HASH", default_value = "sha256")]
+    hash: String,
+    /// Send a random nonce (8 bytes from the token) and check that the token echoes it.
+    #[arg(long)]
+    nonce: bool,
+    /// Write the bare TimeStampToken (CMS SignedData, what `openssl ts -verify
+    /// -token_in` reads) instead of a TimeStampResp.
+    #[arg(long)]
+    token: bool,
+    /// Where to write the TimeStampResp (DER; .tsr by custom).
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     out: PathBuf,
     /// The user PIN [default: $FERROHSM_PIN, else asked on the terminal].
@@ -391,6 +420,22 @@ fn run(cli: Cli) -> Result<(), Failure> {
             &a.out,
             a.pin,
         ),
+        Command::Timestamp(a) => {
+            let hash = ferrohsm_tools::timestamp::Hash::parse(&a.hash)
+                .ok_or_else(|| Failure::Usage(format!("--hash {}: sha256, sha384 or sha512", a.hash)))?;
+            cmd::timestamp::run(
+                module,
+                cmd::timestamp::Args {
+                    file: &a.file,
+                    slot: a.slot,
+                    hash,
+                    nonce: a.nonce,
+                    token_only: a.token,
+                    out: &a.out,
+                    pin: a.pin,
+                },
+            )
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod partition;
 pub mod pin;
 pub mod serve;
 pub mod status;
+pub mod timestamp;
 
 use std::path::{Path, PathBuf};
 
