@@ -186,12 +186,17 @@ struct CsrArgs {
 #[derive(Args, Debug)]
 struct TimestampArgs {
     /// The file to timestamp.
-    file: PathBuf,
+    #[arg(required_unless_present = "request")]
+    file: Option<PathBuf>,
+    /// Instead of a file: a DER TimeStampReq to send as it is (from `openssl ts
+    /// -query`, say).
+    #[arg(long, value_name = "REQ", conflicts_with_all = ["file", "nonce"])]
+    request: Option<PathBuf>,
     /// The partition's slot.
     #[arg(long, value_name = "N", default_value_t = 0)]
     slot: u64,
     /// The hash of the file that the timestamp covers: sha256, sha384 or sha512.
-    #[arg(long, value_name = "HASH", default_value = "sha256")]
+    #[arg(long, value_name = "HASH", default_value = "sha256", conflicts_with = "request")]
     hash: String,
     /// Send a random nonce (8 bytes from the token) and check that the token echoes it.
     #[arg(long)]
@@ -423,18 +428,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Timestamp(a) => {
             let hash = ferrohsm_tools::timestamp::Hash::parse(&a.hash)
                 .ok_or_else(|| Failure::Usage(format!("--hash {}: sha256, sha384 or sha512", a.hash)))?;
-            cmd::timestamp::run(
-                module,
-                cmd::timestamp::Args {
-                    file: &a.file,
-                    slot: a.slot,
-                    hash,
-                    nonce: a.nonce,
-                    token_only: a.token,
-                    out: &a.out,
-                    pin: a.pin,
-                },
-            )
+            let what = match (&a.file, &a.request) {
+                (_, Some(r)) => cmd::timestamp::What::Request(r),
+                (Some(path), None) => cmd::timestamp::What::File { path, hash, nonce: a.nonce },
+                (None, None) => return Err(Failure::Usage("give a FILE or --request REQ".into())),
+            };
+            let args = cmd::timestamp::Args { what, slot: a.slot, token_only: a.token, out: &a.out, pin: a.pin };
+            cmd::timestamp::run(module, args)
         }
     }
 }

@@ -10,7 +10,7 @@ use cryptoki::mechanism::vendor_defined::VendorDefinedMechanism;
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
-use der::asn1::{AnyRef, GeneralizedTime, Null, ObjectIdentifier, OctetStringRef, UintRef};
+use der::asn1::{AnyRef, GeneralizedTime, IntRef, Null, ObjectIdentifier, OctetStringRef, UintRef};
 use der::{Decode, Encode, Sequence};
 use sha2::Digest;
 use spki::AlgorithmIdentifierRef;
@@ -91,14 +91,60 @@ pub fn request(hash: Hash, digest: &[u8], nonce: Option<&[u8]>) -> Result<Vec<u8
         },
         hashed_message: OctetStringRef::new(digest).map_err(encoding)?,
     };
+    // The nonce as a positive INTEGER: UintRef adds the zero byte a set top bit needs.
+    let nonce_der = nonce.map(|n| UintRef::new(n)?.to_der()).transpose().map_err(encoding)?;
     TimeStampReq {
         version: 1,
         message_imprint: imprint,
-        nonce: nonce.map(UintRef::new).transpose().map_err(encoding)?,
+        req_policy: None,
+        nonce: nonce_der.as_deref().map(IntRef::from_der).transpose().map_err(encoding)?,
         cert_req: true,
     }
     .to_der()
     .map_err(encoding)
+}
+
+/// What a request asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// The imprint's hash algorithm, by name when it is one we know.
+    pub hash: String,
+    /// The hashed message.
+    pub digest: Vec<u8>,
+    /// The policy asked for, if any.
+    pub policy: Option<RawOid>,
+    /// The nonce, as its INTEGER's content bytes.
+    pub nonce: Option<Vec<u8>>,
+    /// Whether it asks for the TSA's certificate.
+    pub cert_req: bool,
+}
+
+/// Reads a DER `TimeStampReq` (one that `openssl ts -query` wrote, say). Checks
+/// only that it parses: the module decides what it takes.
+pub fn read_request(der: &[u8]) -> Result<RequestInfo> {
+    let req = TimeStampReq::from_der(der).map_err(|e| Error::Other(format!("not a DER TimeStampReq: {e}")))?;
+    let oid = req.message_imprint.hash_algorithm.oid;
+    let hash = [Hash::Sha256, Hash::Sha384, Hash::Sha512]
+        .into_iter()
+        .find(|h| h.oid() == oid)
+        .map_or_else(|| oid.to_string(), |h| h.name().to_string());
+    Ok(RequestInfo {
+        hash,
+        digest: req.message_imprint.hashed_message.as_bytes().to_vec(),
+        policy: req.req_policy,
+        nonce: req.nonce.map(|n| n.as_bytes().to_vec()),
+        cert_req: req.cert_req,
+    })
+}
+
+/// An INTEGER's content bytes as `openssl ts -text` prints a positive one: `0x`,
+/// upper-case hex, without the sign byte.
+pub fn integer_hex(bytes: &[u8]) -> String {
+    let trimmed = match bytes {
+        [0, rest @ ..] if !rest.is_empty() => rest,
+        _ => bytes,
+    };
+    format!("0x{}", crate::verify::hex::encode(trimmed).to_uppercase())
 }
 
 /// The partition's timestamp key: the private key with `CKA_FERRO_KEY_ROLE` 4
@@ -133,14 +179,14 @@ pub struct TokenInfo {
     pub gen_time: String,
     /// The MessageImprint, DER.
     pub imprint: Vec<u8>,
-    /// The nonce's value, big-endian, if any.
+    /// The nonce, as its INTEGER's content bytes, if any.
     pub nonce: Option<Vec<u8>>,
 }
 
 impl TokenInfo {
     /// The serial in hex, as `openssl ts -reply -text` prints it (`0x..`).
     pub fn serial_hex(&self) -> String {
-        format!("0x{}", crate::verify::hex::encode(&self.serial).to_uppercase())
+        integer_hex(&self.serial)
     }
 }
 
@@ -169,6 +215,7 @@ pub fn check_answer(request: &[u8], token: &TokenInfo) -> Result<()> {
     if token.imprint != imprint {
         return Err(Error::Unexpected("the token's message imprint is not the request's".into()));
     }
+    // The module echoes the INTEGER as it came: compare the encodings.
     if token.nonce.as_deref() != req.nonce.map(|n| n.as_bytes()) {
         return Err(Error::Unexpected("the token does not echo the request's nonce".into()));
     }
@@ -198,13 +245,16 @@ pub fn response(token: &[u8]) -> Result<Vec<u8>> {
 ///    certReq          BOOLEAN                  DEFAULT FALSE,
 ///    extensions       [0] IMPLICIT Extensions  OPTIONAL  }
 /// ```
-/// The tool writes no policy and no extensions.
+/// The tool writes no policy and no extensions (and reads requests without them:
+/// the module takes none).
 #[derive(Sequence)]
 struct TimeStampReq<'a> {
     version: u8,
     message_imprint: MessageImprint<'a>,
     #[asn1(optional = "true")]
-    nonce: Option<UintRef<'a>>,
+    req_policy: Option<RawOid>,
+    #[asn1(optional = "true")]
+    nonce: Option<IntRef<'a>>,
     #[asn1(default = "Default::default")]
     cert_req: bool,
 }
@@ -293,9 +343,8 @@ struct TstInfo<'a> {
     accuracy: Option<Accuracy>,
     #[asn1(default = "Default::default")]
     ordering: bool,
-    /// Read as unsigned: the tool's own nonces are positive, and the token echoes them.
     #[asn1(optional = "true")]
-    nonce: Option<UintRef<'a>>,
+    nonce: Option<IntRef<'a>>,
     #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
     tsa: Option<AnyRef<'a>>,
     #[asn1(context_specific = "1", tag_mode = "IMPLICIT", constructed = "true", optional = "true")]
@@ -336,8 +385,11 @@ mod tests {
         // A nonce with its top bit set stays positive.
         let req = request(Hash::Sha512, &[1; 64], Some(&[0x80, 1])).unwrap();
         let back = TimeStampReq::from_der(&req).unwrap();
-        assert_eq!(back.nonce.unwrap().as_bytes(), &[0x80, 1]);
+        assert_eq!(back.nonce.unwrap().as_bytes(), &[0, 0x80, 1]);
         assert!(req.windows(5).any(|w| w == [0x02, 0x03, 0x00, 0x80, 0x01]));
+        let info = read_request(&req).unwrap();
+        assert_eq!((info.hash.as_str(), info.cert_req, info.policy), ("sha512", true, None));
+        assert_eq!(integer_hex(&info.nonce.unwrap()), "0x8001");
     }
 
     #[test]
