@@ -544,7 +544,8 @@ fn the_mechanism_is_listed_in_partitions() {
 // The audit log
 
 /// Each timestamp is a `timestamp_made` entry of the user naming the timestamp key,
-/// with the token's serial and the imprint's hash; a refused request is none.
+/// with the token's serial and the imprint's hash; a refused request is none. The
+/// key's uses are counted.
 #[test]
 fn each_timestamp_is_in_the_audit_log() {
     let (mut h, s) = Hsm::ready();
@@ -553,6 +554,8 @@ fn each_timestamp_is_in_the_audit_log() {
     let a = read_token(&timestamp(s, key, &[0x55; 32]).unwrap()).serial;
     assert_rv!(rv(timestamp(s, key, &[0x55; 20])), CKR_DATA_LEN_RANGE);
     let b = read_token(&timestamp(s, key, &[0x55; 64]).unwrap()).serial;
+    // The timestamp key signs, so each C_SignInit is a use of it (the refused one too).
+    assert_eq!(h.get_ulong(s, key, CKA_FERRO_USAGE_COUNT), 3);
     assert_rv!(call!(C_CloseSession, s), CKR_OK);
 
     h.finalize();
