@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README.md): formatting, lints, the unsafe fence, every test of
-# the workspace on both crypto providers, and stock pkcs11-tool against the module.
+# the workspace on both crypto providers, stock pkcs11-tool against the module, and
+# the interop suite (OpenSSL, GnuTLS, p11-kit, PyKCS11; ci/interop.sh).
 # Installs what it needs (ci/deps.sh). Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,5 +40,9 @@ cargo test -p ferrohsm-pkcs11 --all-features --lib
 step "pkcs11-tool"
 cargo build --release -p ferrohsm-pkcs11 -p ferrohsm-tools
 ci/pkcs11-tool.sh
+
+step "interop: pkcs11-tool, OpenSSL, GnuTLS, p11-kit and ferrohsm serve, PyKCS11"
+# ci/pkcs11-tool.sh (the suite's part 1a) ran just above.
+ci/interop.sh --no-pkcs11-tool-sh
 
 step "all passed"

@@ -25,9 +25,9 @@
  * CK_FERRO_ROLE_TIMESTAMP); C_Sign's data is a DER RFC 3161 TimeStampReq (SHA-256/384/512
  * imprint, no extensions, reqPolicy absent or ferrohsm's) or a bare SHA-256/384/512 hash
  * (32, 48 or 64 bytes); the result is a DER TimeStampToken. No parameter.
- * Of the mechanisms above, this module offers CKM_FERRO_KEY_ATTEST_CERT,
- * CKM_FERRO_KEY_ATTEST_EVIDENCE, CKM_FERRO_TIMESTAMP and CKM_FERRO_DEVICE_CSR; the
- * others are reserved. */
+ * This module offers every mechanism above: key attestation and timestamps in
+ * partitions, the device CSR and device attestation on the admin token, partition and
+ * log attestation on both (docs/attestation.md, docs/audit.md). */
 
 /* Attributes */
 #define CKA_FERRO_ORIGIN               0xC6480001UL /* CK_ULONG: see CK_FERRO_ORIGIN_* */

@@ -296,6 +296,24 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// The last entry before sequence number `seq`, of every partition (`None`) or
+    /// of one, if there is one: its hash is what the next entry of that scope links
+    /// to (the `start` of a range). Entries that are not UTF-8 are passed over.
+    pub fn audit_entry_before(&self, seq: u64, partition: Option<u32>) -> Result<Option<Entry>> {
+        for kv in self.audit.range(..seq_key(seq)).rev() {
+            let (k, v) = kv?;
+            let seq = u64::from_be_bytes(
+                k.as_ref().try_into().map_err(|_| Error::Corrupt("audit entry key has the wrong length".into()))?,
+            );
+            let Ok(line) = String::from_utf8(v.to_vec()) else { continue };
+            if partition.is_some_and(|p| partition_of(&line) != Some(p)) {
+                continue;
+            }
+            return Ok(Some(Entry { seq, hash: self.cipher.sha256(line.as_bytes()), line }));
+        }
+        Ok(None)
+    }
 }
 
 /// The `partition` field of a line this module rendered.

@@ -318,6 +318,11 @@ impl Store {
         Ok(())
     }
 
+    /// The PIN key derivation cost that new PINs get.
+    pub fn kdf(&self) -> KdfParams {
+        self.kdf
+    }
+
     /// The store directory.
     pub fn path(&self) -> &Path {
         &self.path

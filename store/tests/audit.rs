@@ -105,6 +105,28 @@ fn reads_are_bounded_and_ranged() {
     assert!(store.audit_entries(4, 2, None).unwrap().is_empty(), "an empty range");
 }
 
+/// The entry before a sequence number, in the whole log and in one partition: what
+/// a range of either starts from.
+#[test]
+fn the_entry_before_a_range_is_found_per_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    logged(dir.path(), 6);
+    let store = common::open(dir.path());
+    let entries = all(&store);
+    assert_eq!(store.audit_entry_before(1, None).unwrap(), None, "nothing comes before entry 1");
+    assert_eq!(store.audit_entry_before(4, None).unwrap().as_ref(), Some(&entries[2]));
+    assert_eq!(store.audit_entry_before(u64::MAX, None).unwrap().as_ref(), entries.last());
+    // Partition 1 has entries 2, 4 and 6; partition 0 has 1, 3 and 5.
+    assert_eq!(store.audit_entry_before(4, Some(1)).unwrap().as_ref(), Some(&entries[1]));
+    assert_eq!(store.audit_entry_before(5, Some(1)).unwrap().as_ref(), Some(&entries[3]));
+    assert_eq!(store.audit_entry_before(2, Some(1)).unwrap(), None);
+    assert_eq!(store.audit_entry_before(2, Some(0)).unwrap().as_ref(), Some(&entries[0]));
+    assert_eq!(store.audit_entry_before(9, Some(7)).unwrap(), None, "a partition with no entries");
+    // Its hash is the link of the scope's next entry.
+    let (_, _, pprev) = audit::links(&entries[5].line).unwrap();
+    assert_eq!(store.audit_entry_before(6, Some(1)).unwrap().unwrap().hash, pprev);
+}
+
 #[test]
 fn an_edited_entry_breaks_the_link_after_it() {
     let dir = tempfile::tempdir().unwrap();

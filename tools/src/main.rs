@@ -47,9 +47,13 @@ enum Command {
     /// The device (the admin token).
     #[command(subcommand)]
     Device(DeviceCmd),
-    /// Key attestations: verify one offline, make one, read the chain.
+    /// Attestations: verify one offline (key, device, partition or log), make one,
+    /// read the chain.
     #[command(subcommand)]
     Attest(AttestCmd),
+    /// The audit log: export it with its attestation, verify an export.
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Write a PKCS#10 request for a token key, signed by it, optionally carrying its
     /// attestation (id-aa-attestation, draft-ietf-lamps-csr-attestation).
     Csr(CsrArgs),
@@ -87,11 +91,13 @@ impl KeySel {
 #[derive(Subcommand, Debug)]
 enum AttestCmd {
     /// Verify an attestation offline against a pinned root, as a CA does: chain,
-    /// validity, constraints, purpose, signatures, nonce, request key, policy. Exit
+    /// validity, constraints, purpose, signatures, nonce, request key, policy. A
+    /// device, partition or log attestation is verified and summarised too. Exit
     /// status 0 verified, 1 a check failed, 3 only the policy refused the key.
     Verify {
-        /// The attestation: a key attestation certificate or CMS evidence, DER or
-        /// PEM. Optional with --csr when the request carries the attestation.
+        /// The attestation: a key attestation certificate or CMS evidence, or a
+        /// device, partition or log attestation; DER or PEM. Optional with --csr
+        /// when the request carries the attestation.
         attestation: Option<PathBuf>,
         /// The pinned root certificate (PEM or DER).
         #[arg(long, value_name = "FILE")]
@@ -141,6 +147,40 @@ enum AttestCmd {
         #[arg(long, value_name = "PIN")]
         pin: Option<String>,
     },
+    /// Attest the device's configuration and state now (CKM_FERRO_DEVICE_ATTEST,
+    /// signed by the audit key), as the device SO.
+    Device {
+        /// The verifier's nonce, hex (0 to 64 bytes) [default: 32 random bytes].
+        #[arg(long, value_name = "HEX")]
+        nonce: Option<String>,
+        /// Where to write it: PEM if the name ends in .pem, else DER.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: PathBuf,
+        #[command(flatten)]
+        so: SoPin,
+    },
+    /// Attest a partition now (CKM_FERRO_PARTITION_ATTEST): its configuration, PIN
+    /// states, keys and log head; as the partition's SO (signed by its attestation
+    /// key), or as the device SO with --device-so (signed by the audit key; the
+    /// partition's private keys are then counted, not listed).
+    Partition {
+        /// The partition's slot.
+        #[arg(long, value_name = "N")]
+        slot: u64,
+        /// Log in as the device SO on the admin token instead of the partition's SO.
+        #[arg(long)]
+        device_so: bool,
+        /// The verifier's nonce, hex (0 to 64 bytes) [default: 32 random bytes].
+        #[arg(long, value_name = "HEX")]
+        nonce: Option<String>,
+        /// Where to write it: PEM if the name ends in .pem, else DER.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: PathBuf,
+        /// The SO PIN (the partition's, or the device SO's with --device-so)
+        /// [default: $FERROHSM_SO_PIN, else asked on the terminal].
+        #[arg(long, value_name = "PIN")]
+        so_pin: Option<String>,
+    },
     /// Read the attestation chain of a partition (no login): the partition
     /// attestation and device certificates, and with --root the root.
     Chain {
@@ -153,6 +193,57 @@ enum AttestCmd {
         /// Also write the root (PEM) here.
         #[arg(long, value_name = "FILE")]
         root: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCmd {
+    /// Export the audit log as JSON lines, through log attestations of at most
+    /// 10,000 entries each, and write the last one (whose head is the last entry):
+    /// the whole log as the device SO, or with --slot a partition's entries as its SO.
+    Export {
+        /// Where to write the entries, one JSON line each.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: PathBuf,
+        /// Where to write the log attestation: PEM if the name ends in .pem, else DER.
+        #[arg(long, value_name = "FILE")]
+        attestation: PathBuf,
+        /// Export partition N's entries, as its SO.
+        #[arg(long, value_name = "N")]
+        slot: Option<u64>,
+        /// The nonce the attestations carry, hex (0 to 64 bytes) [default: 32 random
+        /// bytes].
+        #[arg(long, value_name = "HEX")]
+        nonce: Option<String>,
+        /// The SO PIN (the device SO's, or with --slot the partition's)
+        /// [default: $FERROHSM_SO_PIN, else asked on the terminal].
+        #[arg(long, value_name = "PIN")]
+        so_pin: Option<String>,
+    },
+    /// Verify an exported log offline: the chain of entries, the attestation's
+    /// signature and certificate chain up to a pinned root, the attested head equal
+    /// to the last entry (and any earlier attestation's head in the log). Reports the
+    /// first break by its sequence number. Exit status 0 verified, 1 not.
+    Verify {
+        /// The exported entries (JSON lines).
+        log: PathBuf,
+        /// A log attestation (DER or PEM); repeatable: the export's, and any saved
+        /// earlier.
+        #[arg(long, value_name = "FILE", required = true)]
+        attestation: Vec<PathBuf>,
+        /// The pinned root certificate (PEM or DER).
+        #[arg(long, value_name = "FILE")]
+        root: Option<PathBuf>,
+        /// Untrusted chain certificates (PEM or DER bundle); repeatable.
+        #[arg(long, value_name = "FILE")]
+        chain: Vec<PathBuf>,
+        /// The nonce the newest attestation must carry, hex.
+        #[arg(long, value_name = "HEX")]
+        nonce: Option<String>,
+        /// Check validity at this time: YYYY-MM-DDThh:mm:ssZ, YYYY-MM-DD or @SECONDS
+        /// [default: now].
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
 }
 
@@ -412,7 +503,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
             AttestCmd::Key { slot, key, nonce, evidence, out, pin } => {
                 cmd::attest::key(module, slot, key.key_ref()?, nonce.as_deref(), evidence, &out, pin)
             }
+            AttestCmd::Device { nonce, out, so } => cmd::attest::device(module, nonce.as_deref(), &out, so.so_pin),
+            AttestCmd::Partition { slot, device_so, nonce, out, so_pin } => {
+                cmd::attest::partition(module, slot, device_so, nonce.as_deref(), &out, so_pin)
+            }
             AttestCmd::Chain { slot, out, root } => cmd::attest::chain(module, slot, &out, root.as_deref()),
+        },
+        Command::Audit(a) => match a {
+            AuditCmd::Export { out, attestation, slot, nonce, so_pin } => {
+                cmd::audit::export(module, slot, &out, &attestation, nonce.as_deref(), so_pin)
+            }
+            AuditCmd::Verify { log, attestation, root, chain, nonce, at } => {
+                cmd::audit::verify(cmd::audit::VerifyArgs { log, attestations: attestation, root, chain, nonce, at })
+            }
         },
         Command::Csr(a) => cmd::csr::run(
             module,

@@ -23,6 +23,14 @@ pub const CKA_FERRO_POLICY_MIN_PIN_LEN: u64 = 0xC648_0014;
 pub const CKM_FERRO_KEY_ATTEST_CERT: u64 = 0xC648_0001;
 /// Mechanism: key attestation as CMS evidence over JSON claims.
 pub const CKM_FERRO_KEY_ATTEST_EVIDENCE: u64 = 0xC648_0002;
+/// Mechanism: partition attestation (`C_SignInit` on the partition's attestation
+/// key as its SO, or on the audit key as the device SO naming the partition).
+pub const CKM_FERRO_PARTITION_ATTEST: u64 = 0xC648_0003;
+/// Mechanism: device attestation (`C_SignInit` on the audit key, device SO).
+pub const CKM_FERRO_DEVICE_ATTEST: u64 = 0xC648_0004;
+/// Mechanism: audit log attestation (the audit key as the device SO, or a
+/// partition's attestation key as its SO).
+pub const CKM_FERRO_LOG_ATTEST: u64 = 0xC648_0005;
 /// Mechanism: a PKCS#10 request for the device key, made and signed in the module
 /// (`C_SignInit` on the device private key, device SO; `C_Sign` over a DER Name, or
 /// nothing for the device's own subject).

@@ -241,6 +241,7 @@ impl Registry {
         hmac::register(&mut r, provider);
         crate::token::attest::register(&mut r);
         crate::token::timestamp::register(&mut r);
+        crate::token::audit_attest::register(&mut r);
         r
     }
 

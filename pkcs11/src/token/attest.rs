@@ -103,7 +103,7 @@ impl RoleKey {
     }
 
     /// A signer over this key, for certificates and CMS.
-    pub(super) fn with_signer<T>(
+    pub(crate) fn with_signer<T>(
         &self,
         provider: &dyn Provider,
         f: impl FnOnce(&EcSigner<'_>) -> Result<T>,
@@ -320,7 +320,7 @@ pub fn ensure_partition_keys(m: &Module, token: &Token) -> Result<()> {
 
 /// The certificates an attestation carries above its signer: the device's
 /// certificate and what is above it.
-pub(super) fn device_chain(m: &Module) -> Result<Vec<Vec<u8>>> {
+pub(crate) fn device_chain(m: &Module) -> Result<Vec<Vec<u8>>> {
     let admin = m.token(ADMIN_PARTITION as CK_SLOT_ID)?;
     let st = admin.state.read();
     let device = role_key(&st, KeyRole::Device).ok_or_else(|| err(CKR_GENERAL_ERROR, "the device key is missing"))?;

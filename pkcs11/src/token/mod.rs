@@ -3,6 +3,7 @@
 
 pub mod attest;
 pub mod audit;
+pub mod audit_attest;
 pub mod crypto;
 pub mod digest;
 pub mod general;

@@ -62,8 +62,15 @@ pub struct VerifyArgs {
 }
 
 /// `attest verify`: prints the summary; exit 1 when a check fails, 3 when only the
-/// policy does.
+/// policy does. Device, partition and log attestations go to
+/// [`verify::document::verify`].
 pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
+    if let Some(path) = &a.attestation {
+        let bytes = read(path, "attestation")?;
+        if verify::document::kind_of(&bytes).is_some() {
+            return verify_document(&a, &bytes);
+        }
+    }
     let Some(root) = &a.root else {
         return Err(Failure::Usage(
             "a pinned root is needed: --root root.pem (e.g. from `ferrohsm attest chain --root`, \
@@ -111,6 +118,77 @@ pub fn verify(a: VerifyArgs) -> Result<(), Failure> {
             Err(Failure::Exit(if f.check == Check::Policy { EXIT_POLICY } else { 1 }))
         }
     }
+}
+
+/// `attest verify` of a device, partition or log attestation.
+fn verify_document(a: &VerifyArgs, bytes: &[u8]) -> Result<(), Failure> {
+    if a.csr.is_some() || a.allow_imported || a.allow_extractable || a.allow_not_sensitive {
+        return Err(Failure::Usage(
+            "--csr and --allow-* are for key attestations; this is a device, partition or log attestation".into(),
+        ));
+    }
+    let Some(root) = &a.root else {
+        return Err(Failure::Usage("a pinned root is needed: --root root.pem".into()));
+    };
+    let at = match &a.at {
+        Some(t) => Some(verify::parse_time(t).map_err(|e| Failure::Usage(format!("--at: {e}")))?),
+        None => None,
+    };
+    let chain = a.chain.iter().map(|p| read(p, "chain")).collect::<Result<Vec<_>, _>>()?;
+    let want = nonce(a.nonce.as_deref())?;
+    match verify::document::verify(bytes, &read(root, "root")?, &chain, want.as_deref(), at) {
+        Ok(doc) => {
+            print!("{}", doc.report());
+            println!("verified: the attestation chains to the pinned root");
+            Ok(())
+        }
+        Err(f) => {
+            eprintln!("ferrohsm: NOT verified: {f}");
+            Err(Failure::Exit(1))
+        }
+    }
+}
+
+/// `attest device`: the device's configuration and state (device SO).
+pub fn device(
+    module: Option<&Path>,
+    nonce_hex: Option<&str>,
+    out: &Path,
+    so_pin: Option<String>,
+) -> Result<(), Failure> {
+    let (_, ctx) = load(module)?;
+    let (session, key) = super::audit::so_session(&ctx, None, so_pin)?;
+    let nonce = super::audit::nonce_or_random(&session, nonce_hex)?;
+    let der = ferrohsm_tools::audit::attest(&session, ferrohsm_tools::audit::Which::Device, key, &nonce)?;
+    write_out(out, "CMS", &der)?;
+    println!("wrote the device attestation ({} bytes, nonce {}) to {}", der.len(), hex::encode(&nonce), out.display());
+    Ok(())
+}
+
+/// `attest partition`: a partition's configuration, PIN states, keys and log head,
+/// as its SO, or as the device SO with `device_so`.
+pub fn partition(
+    module: Option<&Path>,
+    slot: u64,
+    device_so: bool,
+    nonce_hex: Option<&str>,
+    out: &Path,
+    so_pin: Option<String>,
+) -> Result<(), Failure> {
+    let (_, ctx) = load(module)?;
+    let (session, key) = super::audit::so_session(&ctx, if device_so { None } else { Some(slot) }, so_pin)?;
+    let nonce = super::audit::nonce_or_random(&session, nonce_hex)?;
+    let request = ferrohsm_tools::audit::request(&nonce, None, None, device_so.then_some(slot));
+    let der =
+        ferrohsm_tools::audit::attest(&session, ferrohsm_tools::audit::Which::Partition, key, request.as_bytes())?;
+    write_out(out, "CMS", &der)?;
+    println!(
+        "wrote the attestation of partition {slot} ({} bytes, nonce {}) to {}",
+        der.len(),
+        hex::encode(&nonce),
+        out.display()
+    );
+    Ok(())
 }
 
 /// `attest key`: a fresh attestation of one key, written to `out`.

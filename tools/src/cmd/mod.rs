@@ -1,6 +1,7 @@
 //! The commands, one file each, and the PIN prompt they share.
 
 pub mod attest;
+pub mod audit;
 pub mod csr;
 pub mod device;
 pub mod partition;

@@ -23,6 +23,10 @@ pub struct Which {
 /// The device SO PIN.
 pub const DEVICE_SO: Which = Which { flag: "--so-pin", env: "FERROHSM_SO_PIN", name: "device SO PIN" };
 
+/// A partition's SO PIN (the same flag and variable as the device SO's: a command
+/// acts as one or the other).
+pub const PARTITION_SO: Which = Which { flag: "--so-pin", env: "FERROHSM_SO_PIN", name: "partition SO PIN" };
+
 /// A user PIN.
 pub const USER: Which = Which { flag: "--pin", env: "FERROHSM_PIN", name: "user PIN" };
 

@@ -10,14 +10,17 @@
 //! [`Check`].
 //!
 //! This is an implementation of docs/attestation.md independent of the module's
-//! own attestation code.
+//! own attestation code. Device, partition and log attestations (docs/audit.md) are
+//! [`document`]'s; an exported audit log with its attestations is [`log`]'s.
 
 pub mod chain;
 pub mod claims;
 pub mod csr;
+pub mod document;
 pub mod evidence;
 pub mod hex;
 pub mod input;
+pub mod log;
 pub mod names;
 pub mod oids;
 pub mod sig;
@@ -69,6 +72,11 @@ pub enum Check {
     KeyMatch,
     /// The claims meet the policy.
     Policy,
+    /// A device, partition or log attestation is signed by the key that signs that
+    /// kind: the device's audit key, or the partition's own attestation key.
+    Signer,
+    /// The entries of an audit log: sequence numbers, links, the attested heads.
+    Log,
 }
 
 impl Check {
@@ -89,6 +97,8 @@ impl Check {
             Check::Nonce => "nonce",
             Check::KeyMatch => "key match",
             Check::Policy => "policy",
+            Check::Signer => "signer",
+            Check::Log => "log",
         }
     }
 }
