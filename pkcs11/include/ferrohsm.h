@@ -20,8 +20,14 @@
  * device's private key (CKO_PRIVATE_KEY with CKA_FERRO_KEY_ROLE = CK_FERRO_ROLE_DEVICE);
  * C_Sign's data is the subject as a DER Name, or empty for the device's own name; the
  * result is a DER PKCS#10 request signed by the device key. No parameter.
- * Of the mechanisms above, this module offers CKM_FERRO_KEY_ATTEST_CERT,
- * CKM_FERRO_KEY_ATTEST_EVIDENCE and CKM_FERRO_DEVICE_CSR; the others are reserved. */
+ * CKM_FERRO_TIMESTAMP: C_SignInit in a user partition, the user logged in, with the
+ * partition's timestamp private key (CKO_PRIVATE_KEY with CKA_FERRO_KEY_ROLE =
+ * CK_FERRO_ROLE_TIMESTAMP); C_Sign's data is a DER RFC 3161 TimeStampReq (SHA-256/384/512
+ * imprint, no extensions, reqPolicy absent or ferrohsm's) or a bare SHA-256/384/512 hash
+ * (32, 48 or 64 bytes); the result is a DER TimeStampToken. No parameter.
+ * This module offers every mechanism above: key attestation and timestamps in
+ * partitions, the device CSR and device attestation on the admin token, partition and
+ * log attestation on both (docs/attestation.md, docs/audit.md). */
 
 /* Attributes */
 #define CKA_FERRO_ORIGIN               0xC6480001UL /* CK_ULONG: see CK_FERRO_ORIGIN_* */

@@ -21,6 +21,7 @@ pub mod config;
 mod keyfile;
 mod records;
 pub mod seal;
+mod serials;
 pub mod time;
 
 use std::fmt;

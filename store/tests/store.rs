@@ -196,3 +196,14 @@ fn several_objects_are_written_and_deleted_at_once() {
     let left: Vec<u64> = store.objects(0).map(|r| r.unwrap().0).collect();
     assert_eq!(left, vec![2]);
 }
+
+#[test]
+fn timestamp_serials_increase_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let first: Vec<u64> = (0..3).map(|_| store.next_timestamp_serial().unwrap()).collect();
+    assert_eq!(first, vec![1, 2, 3]);
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.next_timestamp_serial().unwrap(), 4, "the counter was on disk");
+}

@@ -10,6 +10,7 @@
 //!   export of the audit log.
 //! - [`token`]: slots, the admin token, sessions with a role logged in, counting.
 //! - [`partition`]: `CKO_FERRO_PARTITION` objects on the admin token.
+//! - [`timestamp`]: RFC 3161 timestamps by a partition's timestamp key.
 //! - [`vendor`]: the vendor constants and raw attribute helpers.
 //! - [`error`]: one error type; each `CK_RV` in plain words.
 //! - [`verify`]: the attestation verifier (certificates, CMS evidence, attested
@@ -24,6 +25,7 @@ pub mod audit;
 pub mod error;
 pub mod module;
 pub mod partition;
+pub mod timestamp;
 pub mod token;
 pub mod vendor;
 pub mod verify;

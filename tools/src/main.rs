@@ -61,6 +61,10 @@ enum Command {
     /// a user's destroy invalidates a key; list, restore or purge them.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Timestamp a file (RFC 3161) with a partition's timestamp key, as the user
+    /// (CKM_FERRO_TIMESTAMP): writes a TimeStampResp that `openssl ts -verify -in`
+    /// reads.
+    Timestamp(TimestampArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -310,6 +314,36 @@ struct CsrArgs {
 }
 
 #[derive(Args, Debug)]
+struct TimestampArgs {
+    /// The file to timestamp.
+    #[arg(required_unless_present = "request")]
+    file: Option<PathBuf>,
+    /// Instead of a file: a DER TimeStampReq to send as it is (from `openssl ts
+    /// -query`, say).
+    #[arg(long, value_name = "REQ", conflicts_with_all = ["file", "nonce"])]
+    request: Option<PathBuf>,
+    /// The partition's slot.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    slot: u64,
+    /// The hash of the file that the timestamp covers: sha256, sha384 or sha512.
+    #[arg(long, value_name = "HASH", default_value = "sha256", conflicts_with = "request")]
+    hash: String,
+    /// Send a random nonce (8 bytes from the token) and check that the token echoes it.
+    #[arg(long)]
+    nonce: bool,
+    /// Write the bare TimeStampToken (CMS SignedData, what `openssl ts -verify
+    /// -token_in` reads) instead of a TimeStampResp.
+    #[arg(long)]
+    token: bool,
+    /// Where to write the TimeStampResp (DER; .tsr by custom).
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: PathBuf,
+    /// The user PIN [default: $FERROHSM_PIN, else asked on the terminal].
+    #[arg(long, value_name = "PIN")]
+    pin: Option<String>,
+}
+
+#[derive(Args, Debug)]
 struct StatusArgs {
     /// Also log in as user on this slot and count its private objects.
     #[arg(long, value_name = "N")]
@@ -538,6 +572,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
             &a.out,
             a.pin,
         ),
+        Command::Timestamp(a) => {
+            let hash = ferrohsm_tools::timestamp::Hash::parse(&a.hash)
+                .ok_or_else(|| Failure::Usage(format!("--hash {}: sha256, sha384 or sha512", a.hash)))?;
+            let what = match (&a.file, &a.request) {
+                (_, Some(r)) => cmd::timestamp::What::Request(r),
+                (Some(path), None) => cmd::timestamp::What::File { path, hash, nonce: a.nonce },
+                (None, None) => return Err(Failure::Usage("give a FILE or --request REQ".into())),
+            };
+            let args = cmd::timestamp::Args { what, slot: a.slot, token_only: a.token, out: &a.out, pin: a.pin };
+            cmd::timestamp::run(module, args)
+        }
     }
 }
 

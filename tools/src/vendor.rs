@@ -35,6 +35,9 @@ pub const CKM_FERRO_LOG_ATTEST: u64 = 0xC648_0005;
 /// (`C_SignInit` on the device private key, device SO; `C_Sign` over a DER Name, or
 /// nothing for the device's own subject).
 pub const CKM_FERRO_DEVICE_CSR: u64 = 0xC648_0007;
+/// Mechanism: an RFC 3161 timestamp token (`C_SignInit` on the partition's timestamp
+/// key, as the user; `C_Sign` over a DER TimeStampReq or a bare SHA-2 hash).
+pub const CKM_FERRO_TIMESTAMP: u64 = 0xC648_0006;
 /// `CK_ULONG`: the role of a device key or its certificate (1 root, 2 device,
 /// 3 partition attestation, 4 timestamp, 5 audit).
 pub const CKA_FERRO_KEY_ROLE: u64 = 0xC648_0004;

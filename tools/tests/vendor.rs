@@ -15,6 +15,7 @@ fn vendor_constants_match_the_module() {
     assert_eq!(tools::CKO_FERRO_PARTITION, module::CKO_FERRO_PARTITION);
     assert_eq!(tools::CKM_FERRO_KEY_ATTEST_CERT, module::CKM_FERRO_KEY_ATTEST_CERT);
     assert_eq!(tools::CKM_FERRO_KEY_ATTEST_EVIDENCE, module::CKM_FERRO_KEY_ATTEST_EVIDENCE);
+    assert_eq!(tools::CKM_FERRO_TIMESTAMP, module::CKM_FERRO_TIMESTAMP);
     assert_eq!(tools::CKM_FERRO_PARTITION_ATTEST, module::CKM_FERRO_PARTITION_ATTEST);
     assert_eq!(tools::CKM_FERRO_DEVICE_ATTEST, module::CKM_FERRO_DEVICE_ATTEST);
     assert_eq!(tools::CKM_FERRO_LOG_ATTEST, module::CKM_FERRO_LOG_ATTEST);

@@ -40,6 +40,22 @@ pub fn signed_data(
     signer: &dyn Signer,
     now: u64,
 ) -> Result<Vec<u8>> {
+    signed_data_with(content_type, content, signer_cert, Some(certs), Vec::new(), signer, now)
+}
+
+/// [`signed_data`] with `extra` signed attributes beside the three it always writes
+/// (a timestamp token's signingCertificateV2), and with the certificate set optional:
+/// `None` leaves the `certificates` field out (RFC 3161 §2.4.1, a request without
+/// certReq).
+pub fn signed_data_with(
+    content_type: &Oid<'_>,
+    content: &[u8],
+    signer_cert: &[u8],
+    certs: Option<&[Vec<u8>]>,
+    extra: Vec<Attribute>,
+    signer: &dyn Signer,
+    now: u64,
+) -> Result<Vec<u8>> {
     let signature_algorithm = signer.algorithm();
     let (digest_oid, digest) = digest(&signature_algorithm.oid, content)?;
     let digest_alg = AlgorithmIdentifierOwned { oid: digest_oid, parameters: None };
@@ -53,6 +69,9 @@ pub fn signed_data(
     ] {
         let values = SetOfVec::try_from(vec![value.map_err(encoding)?]).map_err(encoding)?;
         signed_attrs.insert(Attribute { oid, values }).map_err(encoding)?;
+    }
+    for a in extra {
+        signed_attrs.insert(a).map_err(encoding)?;
     }
     // RFC 5652 §5.4: the signature covers the DER of the attributes as a SET OF (tag
     // 0x31), not as the [0] IMPLICIT they are written with.
@@ -72,10 +91,16 @@ pub fn signed_data(
         unsigned_attrs: None,
     };
 
-    let mut certificates = SetOfVec::new();
-    for c in certs {
-        certificates.insert(AnyRef::from_der(c).map_err(parsing("a certificate of the chain"))?).map_err(encoding)?;
-    }
+    let certificates = match certs {
+        Some(certs) => {
+            let mut set = SetOfVec::new();
+            for c in certs {
+                set.insert(AnyRef::from_der(c).map_err(parsing("a certificate of the chain"))?).map_err(encoding)?;
+            }
+            Some(set)
+        }
+        None => None,
+    };
     ContentInfo {
         content_type: oid::CT_SIGNED_DATA,
         content: SignedData {
@@ -86,7 +111,7 @@ pub fn signed_data(
                 e_content_type: *content_type,
                 e_content: Some(OctetStringRef::new(content).map_err(encoding)?),
             },
-            certificates: Some(certificates),
+            certificates,
             signer_infos: SetOfVec::try_from(vec![signer_info]).map_err(encoding)?,
         },
     }

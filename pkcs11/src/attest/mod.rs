@@ -1,6 +1,6 @@
 //! Attestation formats (docs/attestation.md): the claims of a key ([`claims`]), the
-//! certificates of the chain and of attested keys ([`x509`]), and signed evidence
-//! ([`cms`]).
+//! certificates of the chain and of attested keys ([`x509`]), signed evidence
+//! ([`cms`]) and RFC 3161 timestamp tokens ([`tsp`]).
 //!
 //! Pure functions: no PKCS#11 state. Whatever signs does it through [`Signer`]; the
 //! module implements it over a provider key with [`EcSigner`]. Encoding failures are
@@ -10,6 +10,7 @@
 pub mod claims;
 pub mod cms;
 pub mod oid;
+pub mod tsp;
 pub mod x509;
 
 #[cfg(test)]

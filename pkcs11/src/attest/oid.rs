@@ -272,6 +272,11 @@ pub const AA_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.
 pub const AA_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
 /// `id-signingTime` (RFC 5652 §11.3).
 pub const AA_SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
+/// `id-ct-TSTInfo` (RFC 3161 §2.4.2): the eContentType of a timestamp token.
+pub const CT_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+/// `id-aa-signingCertificateV2` (RFC 5035 §3): the signed attribute naming a
+/// timestamp token's signer certificate by its hash.
+pub const AA_SIGNING_CERTIFICATE_V2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
 
 /// `secp256r1` (RFC 5480 §2.1.1.1).
 pub const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");

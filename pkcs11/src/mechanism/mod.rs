@@ -240,6 +240,7 @@ impl Registry {
         aes::register(&mut r, provider);
         hmac::register(&mut r, provider);
         crate::token::attest::register(&mut r);
+        crate::token::timestamp::register(&mut r);
         crate::token::audit_attest::register(&mut r);
         r
     }

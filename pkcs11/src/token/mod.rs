@@ -14,6 +14,7 @@ pub mod partition;
 pub mod random;
 pub mod session;
 pub mod slot;
+pub mod timestamp;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -9,6 +9,7 @@ pub mod partition;
 pub mod pin;
 pub mod serve;
 pub mod status;
+pub mod timestamp;
 
 use std::path::{Path, PathBuf};
 
