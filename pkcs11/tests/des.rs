@@ -34,9 +34,20 @@ enum Param {
     Bytes(Vec<u8>),
     Ulong(Box<CK_ULONG>),
     /// `CK_KEY_DERIVATION_STRING_DATA` and the data it points to.
-    Data(Box<CK_KEY_DERIVATION_STRING_DATA>, Vec<u8>),
-    DesCbc(Box<CK_DES_CBC_ENCRYPT_DATA_PARAMS>, Vec<u8>),
-    AesCbc(Box<CK_AES_CBC_ENCRYPT_DATA_PARAMS>, Vec<u8>),
+    Data {
+        params: Box<CK_KEY_DERIVATION_STRING_DATA>,
+        _data: Vec<u8>,
+    },
+    /// `CK_DES_CBC_ENCRYPT_DATA_PARAMS` and the data it points to.
+    DesCbc {
+        params: Box<CK_DES_CBC_ENCRYPT_DATA_PARAMS>,
+        _data: Vec<u8>,
+    },
+    /// `CK_AES_CBC_ENCRYPT_DATA_PARAMS` and the data it points to.
+    AesCbc {
+        params: Box<CK_AES_CBC_ENCRYPT_DATA_PARAMS>,
+        _data: Vec<u8>,
+    },
 }
 
 impl Mech {
@@ -53,7 +64,7 @@ impl Mech {
     fn ecb_data(ty: CK_MECHANISM_TYPE, data: &[u8]) -> Self {
         let mut data = data.to_vec();
         let p = CK_KEY_DERIVATION_STRING_DATA { pData: data.as_mut_ptr(), ulLen: data.len() as CK_ULONG };
-        Self { ty, param: Param::Data(Box::new(p), data) }
+        Self { ty, param: Param::Data { params: Box::new(p), _data: data } }
     }
     /// `*_CBC_ENCRYPT_DATA`: the parameter struct follows the IV's length.
     fn cbc_data(ty: CK_MECHANISM_TYPE, iv: &[u8], data: &[u8]) -> Self {
@@ -61,10 +72,10 @@ impl Mech {
         let (p, len) = (data.as_mut_ptr(), data.len() as CK_ULONG);
         let param = if iv.len() == 8 {
             let p = CK_DES_CBC_ENCRYPT_DATA_PARAMS { iv: iv.try_into().unwrap(), pData: p, length: len };
-            Param::DesCbc(Box::new(p), data)
+            Param::DesCbc { params: Box::new(p), _data: data }
         } else {
             let p = CK_AES_CBC_ENCRYPT_DATA_PARAMS { iv: iv.try_into().unwrap(), pData: p, length: len };
-            Param::AesCbc(Box::new(p), data)
+            Param::AesCbc { params: Box::new(p), _data: data }
         };
         Self { ty, param }
     }
@@ -76,9 +87,9 @@ impl Mech {
             Param::None => (ptr::null_mut(), 0),
             Param::Bytes(b) => (b.as_mut_ptr() as *mut _, b.len()),
             Param::Ulong(n) => of(n),
-            Param::Data(d, _) => of(d),
-            Param::DesCbc(d, _) => of(d),
-            Param::AesCbc(d, _) => of(d),
+            Param::Data { params, .. } => of(params),
+            Param::DesCbc { params, .. } => of(params),
+            Param::AesCbc { params, .. } => of(params),
         };
         CK_MECHANISM { mechanism: self.ty, pParameter: p, ulParameterLen: len as CK_ULONG }
     }
