@@ -696,3 +696,27 @@ fn derivation_errors() {
     let bad = Tmpl::new().class(CKO_DATA);
     assert_eq!(derive(s, &mut m, des, &bad), Err(CKR_TEMPLATE_INCONSISTENT));
 }
+
+/// Signed evidence (`CKM_FERRO_KEY_ATTEST_EVIDENCE`) covers 3DES keys: a card key
+/// derived from a generated master shows its type, check value and provenance.
+#[test]
+fn evidence_attests_a_derived_card_key() {
+    const CKM_FERRO_KEY_ATTEST_EVIDENCE: CK_MECHANISM_TYPE = 0xC648_0002;
+    let (h, s) = Hsm::ready();
+    let t = Tmpl::new().token(false).bool(CKA_DERIVE, true).bool(CKA_EXTRACTABLE, false);
+    let master = h.generate_key(s, CKM_DES3_KEY_GEN, &t).unwrap();
+    let kept = secret(CKK_DES2).bool(CKA_SENSITIVE, true).bool(CKA_EXTRACTABLE, false);
+    let data = emv_cps_data(&unhex("4F2A00319C77D1E50A11"), 1);
+    let k = derive(s, &mut Mech::ecb_data(CKM_DES3_ECB_ENCRYPT_DATA, &data), master, &kept).unwrap();
+    let der = sign(s, &mut Mech::new(CKM_FERRO_KEY_ATTEST_EVIDENCE), k, b"nonce").unwrap();
+    let content = openssl(&["cms", "-verify", "-noverify", "-inform", "DER"], &der);
+    let json: serde_json::Value = serde_json::from_slice(&content).expect("the content is JSON");
+    let key = &json["key"];
+    assert_eq!(key["type"], "DES2");
+    assert_eq!(key["class"], "secret");
+    assert_eq!(key["origin"], "derived");
+    assert_eq!(key["check_value"], hex(&h.get(s, k, CKA_CHECK_VALUE).unwrap()));
+    assert_eq!(key["security"]["local"], false);
+    assert_eq!(key["security"]["always_sensitive"], true);
+    assert_eq!(key["security"]["never_extractable"], true);
+}
