@@ -239,6 +239,14 @@ def main():
                     rule, keep = "every case", every
                 subset_rsp(f"ciphers/AES/{mode}/{name}", f"cavp/aes/{name}", rule, keep, root=cv)
 
+    # 3DES ECB and CBC: CAVP TDES multi-block message tests, keying options 2
+    # (two-key, KEY3 = KEY1) and 3 (three keys); option 1 in these files is three
+    # keys too, so options 2 and 3 cover both PKCS#11 key types.
+    for mode, prefix in (("ECB", "TECB"), ("CBC", "TCBC")):
+        for option in (2, 3):
+            name = f"{prefix}MMT{option}.rsp"
+            subset_rsp(f"ciphers/3DES/{mode}/{name}", f"cavp/tdes/{name}", "every case", every, root=cv)
+
     # AES-GCM: CAVP gcmEncryptExtIV and gcmDecrypt.
     def gcm_section(h):
         # Every section with a 96-bit IV; with the other IV lengths (8 and 1024
@@ -351,6 +359,7 @@ def main():
     for bits in (128, 192, 256):
         copy_whole(f"ciphers/AES/CTR/aes-{bits}-ctr.txt", f"misc/rfc3686-aes-{bits}-ctr.txt", cv, CV_PKG, count(r"^COUNT"))
         copy_whole(f"CMAC/nist-800-38b-aes{bits}.txt", f"misc/sp800-38b-aes{bits}.txt", cv, CV_PKG, count(r"^COUNT"))
+    copy_whole("CMAC/nist-800-38b-3des.txt", "misc/sp800-38b-3des.txt", cv, CV_PKG, count(r"^COUNT"))
     copy_whole("HMAC/rfc-2202-sha1.txt", "misc/rfc-2202-sha1.txt", cv, CV_PKG, count(r"^Len"))
     for h in (224, 256, 384, 512):
         copy_whole(f"HMAC/rfc-4231-sha{h}.txt", f"misc/rfc-4231-sha{h}.txt", cv, CV_PKG, count(r"^Len"))

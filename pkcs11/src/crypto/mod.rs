@@ -12,6 +12,7 @@
 
 #[cfg(feature = "aws-lc")]
 mod awslc;
+pub mod des;
 pub mod ec;
 pub mod rsa;
 #[cfg(feature = "rustcrypto")]

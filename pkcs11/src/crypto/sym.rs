@@ -28,6 +28,12 @@ pub trait SymOps {
     fn aes_key(&self, key: &[u8]) -> Result<Box<dyn AesKey>>;
     /// Starts an HMAC (RFC 2104) under a key of any length.
     fn hmac_start(&self, alg: HashAlg, key: &[u8]) -> Box<dyn Mac>;
+    /// Prepares a 3DES key of 16 or 24 bytes (`CKR_KEY_SIZE_RANGE` otherwise). Both
+    /// providers use the shared RustCrypto implementation in [`super::des`]: aws-lc-rs
+    /// has no 3DES in its safe API.
+    fn des3_key(&self, key: &[u8]) -> Result<super::des::Des3Key> {
+        super::des::Des3Key::new(key)
+    }
 }
 
 /// A running MAC.

@@ -112,7 +112,20 @@ pub(crate) unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
                 let e: CK_EDDSA_PARAMS = read(ty, pp, len)?;
                 Param::Eddsa { prehash: e.phFlag != 0, context: inner(ty, e.pContextData, e.ulContextDataLen)? }
             }
+            CKM_DES3_ECB_ENCRYPT_DATA | CKM_AES_ECB_ENCRYPT_DATA => {
+                let d: CK_KEY_DERIVATION_STRING_DATA = read(ty, pp, len)?;
+                Param::EncryptData { iv: Vec::new(), data: inner(ty, d.pData, d.ulLen)? }
+            }
+            CKM_DES3_CBC_ENCRYPT_DATA => {
+                let d: CK_DES_CBC_ENCRYPT_DATA_PARAMS = read(ty, pp, len)?;
+                Param::EncryptData { iv: d.iv.to_vec(), data: inner(ty, d.pData, d.length)? }
+            }
+            CKM_AES_CBC_ENCRYPT_DATA => {
+                let d: CK_AES_CBC_ENCRYPT_DATA_PARAMS = read(ty, pp, len)?;
+                Param::EncryptData { iv: d.iv.to_vec(), data: inner(ty, d.pData, d.length)? }
+            }
             CKM_AES_CMAC_GENERAL
+            | CKM_DES3_CMAC_GENERAL
             | CKM_SHA_1_HMAC_GENERAL
             | CKM_SHA224_HMAC_GENERAL
             | CKM_SHA256_HMAC_GENERAL

@@ -4,11 +4,14 @@
 //! cannot drift from what works.
 //!
 //! Families: [`digest`], [`rsa`], [`ec`] (ECDSA, ECDH, EdDSA), [`aes`], [`hmac`]
-//! (HMAC and generic secrets).
+//! (HMAC and generic secrets), [`des`] (3DES), [`encrypt_data`] (key derivation by
+//! data encryption).
 
 pub mod aes;
+pub mod des;
 pub mod digest;
 pub mod ec;
+pub mod encrypt_data;
 pub mod hmac;
 pub mod ops;
 pub mod rsa;
@@ -91,6 +94,14 @@ pub enum Param {
         prehash: bool,
         /// Context (Ed25519ctx); empty when none.
         context: Vec<u8>,
+    },
+    /// `CK_KEY_DERIVATION_STRING_DATA` (the `*_ECB_ENCRYPT_DATA` derivations: `iv`
+    /// empty), `CK_DES_CBC_ENCRYPT_DATA_PARAMS` or `CK_AES_CBC_ENCRYPT_DATA_PARAMS`.
+    EncryptData {
+        /// The CBC IV (8 or 16 bytes); empty for ECB.
+        iv: Vec<u8>,
+        /// The data to encrypt.
+        data: Vec<u8>,
     },
 }
 
@@ -239,6 +250,8 @@ impl Registry {
         ec::register(&mut r, provider);
         aes::register(&mut r, provider);
         hmac::register(&mut r, provider);
+        des::register(&mut r, provider);
+        encrypt_data::register(&mut r, provider);
         crate::token::attest::register(&mut r);
         crate::token::timestamp::register(&mut r);
         crate::token::audit_attest::register(&mut r);

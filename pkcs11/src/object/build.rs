@@ -294,6 +294,19 @@ fn secret_check(provider: &dyn Provider, kt: CK_KEY_TYPE, value: &[u8], attrs: &
             provider.aes_ecb_encrypt(value, &mut block)?;
             Ok(block[..3].to_vec())
         }
+        CKK_DES2 | CKK_DES3 => {
+            // PKCS#11 v3.0 §2.8.1: the first 3 bytes of 3DES-ECB(key, zero block).
+            // The value is kept as given: parity bits are not checked or changed
+            // (docs/mechanisms-symmetric.md, "3DES").
+            let len = if kt == CKK_DES2 { 16 } else { 24 };
+            if value.len() != len {
+                return Err(err(
+                    CKR_ATTRIBUTE_VALUE_INVALID,
+                    format!("a {} key is {len} bytes", if kt == CKK_DES2 { "DES2" } else { "DES3" }),
+                ));
+            }
+            Ok(provider.des3_key(value)?.check_value())
+        }
         _ => {
             if value.is_empty() {
                 return Err(err(CKR_ATTRIBUTE_VALUE_INVALID, "a secret key needs at least one byte"));

@@ -241,6 +241,11 @@ const EC_PRIVATE: &[Rule] =
 const SECRET_VALUE: &[Rule] =
     &[r(CKA_VALUE, REQUIRED | NO_GEN | NO_UNWRAP | SECRET, N), r(CKA_VALUE_LEN, GEN_REQUIRED, N)];
 
+/// 3DES keys (`CKK_DES2`, `CKK_DES3`): the type fixes the length, so
+/// `CKA_VALUE_LEN` is never required; it is accepted when it matches the value and
+/// computed otherwise, as for the other secret keys.
+const DES_VALUE: &[Rule] = &[r(CKA_VALUE, REQUIRED | NO_GEN | NO_UNWRAP | SECRET, N), r(CKA_VALUE_LEN, 0, N)];
+
 /// ferrohsm partitions.
 const PARTITION: &[Rule] = &[
     r(CKA_CLASS, REQUIRED, N),
@@ -311,8 +316,17 @@ pub enum Shape {
 /// Key types this build stores, per class.
 pub const ASYMMETRIC_KEY_TYPES: &[CK_KEY_TYPE] = &[CKK_RSA, CKK_EC, CKK_EC_EDWARDS];
 /// Secret key types this build stores.
-pub const SECRET_KEY_TYPES: &[CK_KEY_TYPE] =
-    &[CKK_GENERIC_SECRET, CKK_AES, CKK_SHA_1_HMAC, CKK_SHA224_HMAC, CKK_SHA256_HMAC, CKK_SHA384_HMAC, CKK_SHA512_HMAC];
+pub const SECRET_KEY_TYPES: &[CK_KEY_TYPE] = &[
+    CKK_GENERIC_SECRET,
+    CKK_AES,
+    CKK_SHA_1_HMAC,
+    CKK_SHA224_HMAC,
+    CKK_SHA256_HMAC,
+    CKK_SHA384_HMAC,
+    CKK_SHA512_HMAC,
+    CKK_DES2,
+    CKK_DES3,
+];
 
 static TABLES: Lazy<HashMap<Shape, Rules>> = Lazy::new(|| {
     let mut t = HashMap::new();
@@ -328,7 +342,8 @@ static TABLES: Lazy<HashMap<Shape, Rules>> = Lazy::new(|| {
         t.insert(Shape::Private(kt), Rules::build(&[STORAGE, KEY, PRIVATE, private]));
     }
     for &kt in SECRET_KEY_TYPES {
-        t.insert(Shape::Secret(kt), Rules::build(&[STORAGE, KEY, SECRET_KEY, SECRET_VALUE]));
+        let value = if matches!(kt, CKK_DES2 | CKK_DES3) { DES_VALUE } else { SECRET_VALUE };
+        t.insert(Shape::Secret(kt), Rules::build(&[STORAGE, KEY, SECRET_KEY, value]));
     }
     t
 });

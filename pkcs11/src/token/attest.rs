@@ -63,6 +63,8 @@ const ANY_KEY: &[CK_KEY_TYPE] = &[
     CKK_SHA256_HMAC,
     CKK_SHA384_HMAC,
     CKK_SHA512_HMAC,
+    CKK_DES2,
+    CKK_DES3,
 ];
 
 /// Registers the attestation mechanisms (with the other families, in

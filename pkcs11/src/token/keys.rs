@@ -259,7 +259,10 @@ pub fn derive_key(
     if attrs.ulong(CKA_CLASS) != Some(CKO_SECRET_KEY as u64) {
         return Err(err(CKR_TEMPLATE_INCONSISTENT, "derivation makes secret keys"));
     }
-    let len = attrs.ulong(CKA_VALUE_LEN).map(|n| n as usize);
+    // A key type of fixed length (DES2, DES3) gives the length when the template
+    // does not.
+    let kt = attrs.ulong(CKA_KEY_TYPE).map(|k| k as CK_KEY_TYPE);
+    let len = attrs.ulong(CKA_VALUE_LEN).map(|n| n as usize).or_else(|| kt.and_then(mechanism::des::fixed_key_len));
     let value = derive(m.provider.as_ref(), mech, &base, len)?;
     let aes_without_len = len.is_none() && attrs.ulong(CKA_KEY_TYPE) == Some(CKK_AES as u64);
     finish_secret(&mut attrs, m.provider.as_ref(), value.to_vec()).map_err(|e| {
