@@ -537,10 +537,11 @@ mod tests {
             if line.starts_with("count") {
                 break;
             }
-            if let Some((k, v)) = line.split_once(" = ") {
-                if k != "mlen" && k != "smlen" {
-                    out.insert(k.to_string(), hex(v));
-                }
+            if let Some((k, v)) = line.split_once(" = ")
+                && k != "mlen"
+                && k != "smlen"
+            {
+                out.insert(k.to_string(), hex(v));
             }
         }
         out
