@@ -14,6 +14,7 @@
 mod awslc;
 pub mod des;
 pub mod ec;
+pub mod pqc;
 pub mod rsa;
 #[cfg(feature = "rustcrypto")]
 mod rustcrypto;
@@ -76,13 +77,14 @@ pub trait Hasher: Send {
 }
 
 pub use ec::EcOps;
+pub use pqc::PqcOps;
 pub use rsa::RsaOps;
 pub use sym::SymOps;
 
 /// Everything the module needs from a crypto library. The algorithm families are
-/// separate traits ([`RsaOps`], [`EcOps`], [`SymOps`]), one file each, implemented
+/// separate traits ([`RsaOps`], [`EcOps`], [`SymOps`], [`PqcOps`]), one file each, implemented
 /// by each provider in its own directory.
-pub trait Provider: Cipher + RsaOps + EcOps + SymOps + Send + Sync {
+pub trait Provider: Cipher + RsaOps + EcOps + SymOps + PqcOps + Send + Sync {
     /// `"aws-lc"` or `"rustcrypto"`.
     fn name(&self) -> &'static str;
     /// Starts a hash.

@@ -124,6 +124,28 @@ pub(crate) unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
                 let d: CK_AES_CBC_ENCRYPT_DATA_PARAMS = read(ty, pp, len)?;
                 Param::EncryptData { iv: d.iv.to_vec(), data: inner(ty, d.pData, d.length)? }
             }
+            CKM_ML_DSA
+            | CKM_HASH_ML_DSA_SHA224
+            | CKM_HASH_ML_DSA_SHA256
+            | CKM_HASH_ML_DSA_SHA384
+            | CKM_HASH_ML_DSA_SHA512
+            | CKM_HASH_ML_DSA_SHA3_224
+            | CKM_HASH_ML_DSA_SHA3_256
+            | CKM_HASH_ML_DSA_SHA3_384
+            | CKM_HASH_ML_DSA_SHA3_512
+            | CKM_HASH_ML_DSA_SHAKE128
+            | CKM_HASH_ML_DSA_SHAKE256 => {
+                let c: CK_SIGN_ADDITIONAL_CONTEXT = read(ty, pp, len)?;
+                Param::SignContext { hedge: c.hedgeVariant as u64, context: inner(ty, c.pContext, c.ulContextLen)? }
+            }
+            CKM_HASH_ML_DSA => {
+                let c: CK_HASH_SIGN_ADDITIONAL_CONTEXT = read(ty, pp, len)?;
+                Param::HashSignContext {
+                    hedge: c.hedgeVariant as u64,
+                    context: inner(ty, c.pContext, c.ulContextLen)?,
+                    hash: c.hash,
+                }
+            }
             CKM_AES_CMAC_GENERAL
             | CKM_DES3_CMAC_GENERAL
             | CKM_SHA_1_HMAC_GENERAL

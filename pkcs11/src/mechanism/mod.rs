@@ -5,7 +5,7 @@
 //!
 //! Families: [`digest`], [`rsa`], [`ec`] (ECDSA, ECDH, EdDSA), [`aes`], [`hmac`]
 //! (HMAC and generic secrets), [`des`] (3DES), [`encrypt_data`] (key derivation by
-//! data encryption).
+//! data encryption), [`mldsa`] (ML-DSA, PKCS#11 3.2).
 
 pub mod aes;
 pub mod des;
@@ -13,6 +13,7 @@ pub mod digest;
 pub mod ec;
 pub mod encrypt_data;
 pub mod hmac;
+pub mod mldsa;
 pub mod ops;
 pub mod rsa;
 
@@ -87,6 +88,22 @@ pub enum Param {
         counter_bits: u64,
         /// The initial counter block.
         block: [u8; 16],
+    },
+    /// `CK_SIGN_ADDITIONAL_CONTEXT` (PKCS#11 3.2: `CKM_ML_DSA`, `CKM_HASH_ML_DSA_*`).
+    SignContext {
+        /// `CKH_HEDGE_PREFERRED`, `CKH_HEDGE_REQUIRED` or `CKH_DETERMINISTIC_REQUIRED`.
+        hedge: u64,
+        /// The context string (at most 255 bytes).
+        context: Vec<u8>,
+    },
+    /// `CK_HASH_SIGN_ADDITIONAL_CONTEXT` (PKCS#11 3.2: `CKM_HASH_ML_DSA`).
+    HashSignContext {
+        /// As in [`Param::SignContext`].
+        hedge: u64,
+        /// The context string.
+        context: Vec<u8>,
+        /// The `CKM_*` hash whose value is the input.
+        hash: CK_MECHANISM_TYPE,
     },
     /// `CK_EDDSA_PARAMS`.
     Eddsa {
@@ -252,6 +269,7 @@ impl Registry {
         hmac::register(&mut r, provider);
         des::register(&mut r, provider);
         encrypt_data::register(&mut r, provider);
+        mldsa::register(&mut r, provider);
         crate::token::attest::register(&mut r);
         crate::token::timestamp::register(&mut r);
         crate::token::audit_attest::register(&mut r);
@@ -352,6 +370,7 @@ pub fn validate_import(provider: &dyn Provider, shape: Shape, attrs: &mut Attrs)
         Shape::Public(CKK_EC | CKK_EC_EDWARDS) | Shape::Private(CKK_EC | CKK_EC_EDWARDS) => {
             ec::validate_import(provider, shape, attrs)
         }
+        Shape::Public(CKK_ML_DSA) | Shape::Private(CKK_ML_DSA) => mldsa::validate_import(provider, shape, attrs),
         _ => Ok(()),
     }
 }

@@ -234,6 +234,24 @@ const EC_PUBLIC: &[Rule] = &[r(CKA_EC_PARAMS, REQUIRED | GEN_REQUIRED, N), r(CKA
 const EC_PRIVATE: &[Rule] =
     &[r(CKA_EC_PARAMS, REQUIRED | NO_GEN | NO_UNWRAP, N), r(CKA_VALUE, REQUIRED | NO_GEN | NO_UNWRAP | SECRET, N)];
 
+/// ML-DSA and ML-KEM public keys (PKCS#11 3.2 §6.67.2, §6.68.2): the parameter set
+/// and the public key in `CKA_VALUE`.
+const PQC_PUBLIC: &[Rule] = &[r(CKA_PARAMETER_SET, REQUIRED | GEN_REQUIRED, N), r(CKA_VALUE, REQUIRED | NO_GEN, N)];
+
+/// ML-DSA and ML-KEM private keys (PKCS#11 3.2 §6.67.3, §6.68.3): the seed and the
+/// expanded key, either or both at import (checked by the mechanism family), both
+/// secret. The parameter set comes from the public template at generation.
+const PQC_PRIVATE: &[Rule] = &[
+    r(CKA_PARAMETER_SET, REQUIRED | NO_GEN | NO_UNWRAP, N),
+    r(CKA_SEED, NO_GEN | NO_UNWRAP | SECRET, N),
+    r(CKA_VALUE, NO_GEN | NO_UNWRAP | SECRET, N),
+];
+
+/// ML-KEM public keys add `CKA_ENCAPSULATE` (PKCS#11 3.2 Table 26).
+const KEM_PUBLIC: &[Rule] = &[r(CKA_ENCAPSULATE, SETTABLE, B(true))];
+/// ML-KEM private keys add `CKA_DECAPSULATE` (PKCS#11 3.2 Table 29).
+const KEM_PRIVATE: &[Rule] = &[r(CKA_DECAPSULATE, SETTABLE, B(true))];
+
 /// Generic secrets, HMAC keys and AES keys. `CKA_VALUE_LEN` is accepted at import
 /// when it matches the value (many tools send it), and computed otherwise.
 /// `CKA_VALUE_LEN` may also be given at unwrap: mechanisms that pad to whole blocks
@@ -314,7 +332,7 @@ pub enum Shape {
 }
 
 /// Key types this build stores, per class.
-pub const ASYMMETRIC_KEY_TYPES: &[CK_KEY_TYPE] = &[CKK_RSA, CKK_EC, CKK_EC_EDWARDS];
+pub const ASYMMETRIC_KEY_TYPES: &[CK_KEY_TYPE] = &[CKK_RSA, CKK_EC, CKK_EC_EDWARDS, CKK_ML_DSA, CKK_ML_KEM];
 /// Secret key types this build stores.
 pub const SECRET_KEY_TYPES: &[CK_KEY_TYPE] = &[
     CKK_GENERIC_SECRET,
@@ -334,12 +352,14 @@ static TABLES: Lazy<HashMap<Shape, Rules>> = Lazy::new(|| {
     t.insert(Shape::X509, Rules::build(&[STORAGE, X509]));
     t.insert(Shape::Partition, Rules::build(&[PARTITION]));
     for &kt in ASYMMETRIC_KEY_TYPES {
-        let (public, private): (&[Rule], &[Rule]) = match kt {
-            CKK_RSA => (RSA_PUBLIC, RSA_PRIVATE),
-            _ => (EC_PUBLIC, EC_PRIVATE),
+        let (public, private, public_extra, private_extra): (&[Rule], &[Rule], &[Rule], &[Rule]) = match kt {
+            CKK_RSA => (RSA_PUBLIC, RSA_PRIVATE, &[], &[]),
+            CKK_ML_DSA => (PQC_PUBLIC, PQC_PRIVATE, &[], &[]),
+            CKK_ML_KEM => (PQC_PUBLIC, PQC_PRIVATE, KEM_PUBLIC, KEM_PRIVATE),
+            _ => (EC_PUBLIC, EC_PRIVATE, &[], &[]),
         };
-        t.insert(Shape::Public(kt), Rules::build(&[STORAGE, KEY, PUBLIC, public]));
-        t.insert(Shape::Private(kt), Rules::build(&[STORAGE, KEY, PRIVATE, private]));
+        t.insert(Shape::Public(kt), Rules::build(&[STORAGE, KEY, PUBLIC, public, public_extra]));
+        t.insert(Shape::Private(kt), Rules::build(&[STORAGE, KEY, PRIVATE, private, private_extra]));
     }
     for &kt in SECRET_KEY_TYPES {
         let value = if matches!(kt, CKK_DES2 | CKK_DES3) { DES_VALUE } else { SECRET_VALUE };
@@ -369,6 +389,11 @@ mod tests {
         assert!(s.get(CKA_VALUE).unwrap().has(SECRET));
         assert_eq!(s.get(CKA_PRIVATE).unwrap().default, DefaultValue::Bool(true));
         assert!(s.get(CKA_MODULUS).is_none());
+        let m = rules(Shape::Private(CKK_ML_DSA)).unwrap();
+        assert!(m.get(CKA_SEED).unwrap().has(SECRET));
+        assert!(m.get(CKA_VALUE).unwrap().has(SECRET));
+        assert!(!rules(Shape::Public(CKK_ML_DSA)).unwrap().get(CKA_VALUE).unwrap().has(SECRET));
+        assert!(rules(Shape::Private(CKK_ML_KEM)).unwrap().get(CKA_SEED).unwrap().has(SECRET));
         let d = rules(Shape::Data).unwrap();
         assert!(!d.get(CKA_VALUE).unwrap().has(SECRET));
         assert_eq!(d.get(CKA_PRIVATE).unwrap().default, DefaultValue::Bool(false));

@@ -15,6 +15,9 @@ use crate::error::{Result, err};
 /// aws-lc-rs.
 pub struct AwsLc;
 
+/// ML-DSA and ML-KEM: the shared RustCrypto implementation (see `crypto::pqc`).
+impl crate::crypto::PqcOps for AwsLc {}
+
 fn algorithm(alg: HashAlg) -> &'static digest::Algorithm {
     match alg {
         HashAlg::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,

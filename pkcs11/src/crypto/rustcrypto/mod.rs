@@ -18,6 +18,9 @@ use cryptoki_sys::*;
 /// RustCrypto.
 pub struct RustCrypto;
 
+/// ML-DSA and ML-KEM: the shared RustCrypto implementation (see `crypto::pqc`).
+impl crate::crypto::PqcOps for RustCrypto {}
+
 struct Ctx<D: Digest + Send>(D);
 
 impl<D: Digest + Send> Hasher for Ctx<D> {

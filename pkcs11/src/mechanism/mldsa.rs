@@ -1,0 +1,443 @@
+//! ML-DSA (FIPS 204) as PKCS#11 3.2 defines it (§6.67): `CKM_ML_DSA_KEY_PAIR_GEN`,
+//! `CKM_ML_DSA` (pure, with `CK_SIGN_ADDITIONAL_CONTEXT`), `CKM_HASH_ML_DSA` (the
+//! caller's hash, with `CK_HASH_SIGN_ADDITIONAL_CONTEXT`) and
+//! `CKM_HASH_ML_DSA_SHA224` to `_SHA512` (HashML-DSA, hashing here).
+//!
+//! Keys: `CKK_ML_DSA`, the parameter set in `CKA_PARAMETER_SET` (`CKP_ML_DSA_44`,
+//! `_65`, `_87`); the public key (pkEncode) in the public key's `CKA_VALUE`; the
+//! seed ξ in the private key's `CKA_SEED` and the expanded key (skEncode) in its
+//! `CKA_VALUE`, both secret (sealed at rest, see object/rules.rs). The constants are
+//! cryptoki-sys 0.5's, generated from the OASIS PKCS#11 3.2 headers; docs/mechanisms-pqc.md
+//! lists them with the values checked against OpenSC's `pkcs11.h`.
+//!
+//! The SHA-3 and SHAKE HashML-DSA variants are not offered (no SHA-3 in the
+//! providers yet), so the registry does not list them.
+
+use std::sync::Arc;
+
+use cryptoki_sys::*;
+use der::Encode;
+use der::asn1::{BitStringRef, ObjectIdentifier};
+use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
+use zeroize::Zeroizing;
+
+use super::{Entry, Mechanism, Param, Registry, SignOp, VerifyOp, ops::Collect};
+use crate::crypto::pqc::{MlDsaSet, MlDsaSigner, MlDsaVerifier};
+use crate::crypto::{HashAlg, Hasher, Provider};
+use crate::error::{Attr, Error, Result, err};
+use crate::object::{Attrs, Object, Shape};
+
+/// The most a pure ML-DSA operation collects of a multi-part message: ML-DSA reads
+/// the message once, but through μ = H(tr ‖ M'), which the crate takes whole.
+pub const MAX_MESSAGE: usize = 64 << 20;
+
+/// Key sizes in `CK_MECHANISM_INFO`: the parameter sets, `CKP_ML_DSA_44` to
+/// `CKP_ML_DSA_87`, as kryoptic reports them (PKCS#11 3.2 gives no unit).
+const MIN: CK_ULONG = CKP_ML_DSA_44;
+const MAX: CK_ULONG = CKP_ML_DSA_87;
+
+/// `CKM_ML_DSA_KEY_PAIR_GEN`.
+pub const KEY_GEN_INFO: CK_MECHANISM_INFO =
+    CK_MECHANISM_INFO { ulMinKeySize: MIN, ulMaxKeySize: MAX, flags: CKF_GENERATE_KEY_PAIR };
+/// The signing mechanisms.
+pub const SIGN_INFO: CK_MECHANISM_INFO =
+    CK_MECHANISM_INFO { ulMinKeySize: MIN, ulMaxKeySize: MAX, flags: CKF_SIGN | CKF_VERIFY };
+
+/// The HashML-DSA mechanisms with a fixed hash, and their hashes.
+const HASHED: [(CK_MECHANISM_TYPE, HashAlg); 4] = [
+    (CKM_HASH_ML_DSA_SHA224, HashAlg::Sha224),
+    (CKM_HASH_ML_DSA_SHA256, HashAlg::Sha256),
+    (CKM_HASH_ML_DSA_SHA384, HashAlg::Sha384),
+    (CKM_HASH_ML_DSA_SHA512, HashAlg::Sha512),
+];
+
+/// Registers the ML-DSA mechanisms. Both providers offer all of them.
+pub fn register(r: &mut Registry, _provider: &dyn Provider) {
+    let entry = |i: CK_MECHANISM_INFO| Entry::new(i.ulMinKeySize, i.ulMaxKeySize, i.flags);
+    r.insert(CKM_ML_DSA_KEY_PAIR_GEN, Entry { generate_key_pair: Some((CKK_ML_DSA, generate)), ..entry(KEY_GEN_INFO) });
+    for m in [CKM_ML_DSA, CKM_HASH_ML_DSA].into_iter().chain(HASHED.iter().map(|(m, _)| *m)) {
+        r.insert(m, Entry { key_types: &[CKK_ML_DSA], sign: Some(sign), verify: Some(verify), ..entry(SIGN_INFO) });
+    }
+}
+
+/// The parameter set of a key's (or template's) `CKA_PARAMETER_SET`.
+pub fn parameter_set(attrs: &Attrs) -> Result<MlDsaSet> {
+    let v = attrs
+        .ulong(CKA_PARAMETER_SET)
+        .ok_or_else(|| err(CKR_TEMPLATE_INCOMPLETE, "an ML-DSA key needs CKA_PARAMETER_SET"))?;
+    MlDsaSet::from_ckp(v).ok_or_else(|| {
+        err(CKR_ATTRIBUTE_VALUE_INVALID, format!("CKA_PARAMETER_SET {v} is not an ML-DSA parameter set"))
+    })
+}
+
+/// The key's SubjectPublicKeyInfo (RFC 9881 §4: the algorithm OID without
+/// parameters, the raw public key as the BIT STRING).
+pub fn spki(set: MlDsaSet, public: &[u8]) -> Result<Vec<u8>> {
+    let der_err = |e: der::Error| err(CKR_GENERAL_ERROR, format!("DER encoding failed: {e}"));
+    let oid = ObjectIdentifier::new(set.oid()).map_err(|e| err(CKR_GENERAL_ERROR, format!("{e}")))?;
+    let algorithm = AlgorithmIdentifierRef { oid, parameters: None };
+    let key = BitStringRef::from_bytes(public).map_err(der_err)?;
+    SubjectPublicKeyInfoRef { algorithm, subject_public_key: key }.to_der().map_err(der_err)
+}
+
+fn fill_public_key_info(attrs: &mut Attrs, set: MlDsaSet, public: &[u8]) -> Result<()> {
+    let info = spki(set, public)?;
+    match attrs.get(CKA_PUBLIC_KEY_INFO) {
+        Some(given) if !given.is_empty() && given != info.as_slice() => Err(err(
+            CKR_TEMPLATE_INCONSISTENT,
+            format!("{} is not the SubjectPublicKeyInfo of this key", Attr(CKA_PUBLIC_KEY_INFO)),
+        )),
+        _ => {
+            attrs.set(CKA_PUBLIC_KEY_INFO, info);
+            Ok(())
+        }
+    }
+}
+
+/// `C_GenerateKeyPair` (PKCS#11 3.2 §6.67.4): the parameter set comes from the public
+/// template's `CKA_PARAMETER_SET` (or the private one's when only it has one); a
+/// fresh seed ξ from the system generator makes the pair.
+fn generate(p: &dyn Provider, mech: &Mechanism, public: &mut Attrs, private: &mut Attrs) -> Result<()> {
+    mech.no_parameter()?;
+    let set = match (public.ulong(CKA_PARAMETER_SET), private.ulong(CKA_PARAMETER_SET)) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(err(CKR_TEMPLATE_INCONSISTENT, "the templates give different CKA_PARAMETER_SETs"));
+        }
+        (Some(_), _) => parameter_set(public)?,
+        (None, Some(_)) => parameter_set(private)?,
+        (None, None) => return Err(err(CKR_TEMPLATE_INCOMPLETE, "the public key template has no CKA_PARAMETER_SET")),
+    };
+    for a in [&*public, &*private] {
+        if a.get(CKA_PUBLIC_KEY_INFO).is_some_and(|v| !v.is_empty()) {
+            return Err(err(CKR_TEMPLATE_INCONSISTENT, "CKA_PUBLIC_KEY_INFO of a key not yet generated"));
+        }
+    }
+    let mut seed = Zeroizing::new([0u8; MlDsaSet::SEED_LEN]);
+    getrandom::fill(&mut *seed).map_err(|_| err(CKR_FUNCTION_FAILED, "system random generator failed"))?;
+    let (pk, mut sk) = p.ml_dsa_keygen(set, &*seed)?;
+    fill_public_key_info(public, set, &pk)?;
+    fill_public_key_info(private, set, &pk)?;
+    public.set(CKA_PARAMETER_SET, (set.ckp() as u64).to_le_bytes().to_vec());
+    public.set(CKA_VALUE, pk);
+    private.set(CKA_PARAMETER_SET, (set.ckp() as u64).to_le_bytes().to_vec());
+    private.set(CKA_SEED, seed.to_vec());
+    private.set(CKA_VALUE, std::mem::take(&mut *sk));
+    Ok(())
+}
+
+/// Checks an imported ML-DSA key and fills `CKA_PUBLIC_KEY_INFO`.
+///
+/// - Public key: `CKA_VALUE` must be a public key of the set's length that decodes.
+/// - Private key: `CKA_SEED` (32 bytes) and/or `CKA_VALUE` (the expanded key); when
+///   both are given they must be the same key. Only the seed given: the expanded key
+///   is computed, so `CKA_VALUE` is always there.
+///
+/// Bad values are `CKR_ATTRIBUTE_VALUE_INVALID`; neither given is
+/// `CKR_TEMPLATE_INCOMPLETE`.
+pub fn validate_import(provider: &dyn Provider, shape: Shape, attrs: &mut Attrs) -> Result<()> {
+    let set = parameter_set(attrs)?;
+    match shape {
+        Shape::Public(_) => {
+            let pk = attrs.get(CKA_VALUE).unwrap_or_default().to_vec();
+            if pk.len() != set.public_len() {
+                return Err(err(
+                    CKR_ATTRIBUTE_VALUE_INVALID,
+                    format!("CKA_VALUE: an {} public key has {} bytes", set.name(), set.public_len()),
+                ));
+            }
+            provider.ml_dsa_verifying_key(set, &pk)?;
+            fill_public_key_info(attrs, set, &pk)
+        }
+        Shape::Private(_) => {
+            let seed = attrs.get(CKA_SEED).filter(|v| !v.is_empty()).map(<[u8]>::to_vec).map(Zeroizing::new);
+            let value = attrs.get(CKA_VALUE).filter(|v| !v.is_empty()).map(<[u8]>::to_vec).map(Zeroizing::new);
+            if seed.is_none() && value.is_none() {
+                return Err(err(CKR_TEMPLATE_INCOMPLETE, "an ML-DSA private key needs CKA_SEED or CKA_VALUE"));
+            }
+            if let Some(v) = &value
+                && v.len() != set.private_len()
+            {
+                return Err(err(
+                    CKR_ATTRIBUTE_VALUE_INVALID,
+                    format!("CKA_VALUE: an {} private key has {} bytes", set.name(), set.private_len()),
+                ));
+            }
+            let signer = provider.ml_dsa_signing_key(
+                set,
+                seed.as_deref().map(|v| v.as_slice()),
+                value.as_deref().map(|v| v.as_slice()),
+            )?;
+            if let (Some(s), None) = (&seed, &value) {
+                let (_, mut sk) = provider.ml_dsa_keygen(set, s)?;
+                attrs.set(CKA_VALUE, std::mem::take(&mut *sk));
+            }
+            fill_public_key_info(attrs, set, &signer.public_key())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Key material that passed the import checks but that the provider refuses now
+/// means the stored object is damaged.
+fn damaged(e: Error) -> Error {
+    match e.rv() {
+        CKR_ATTRIBUTE_VALUE_INVALID | CKR_TEMPLATE_INCOMPLETE => {
+            err(CKR_GENERAL_ERROR, format!("the stored key is not usable: {}", e.message()))
+        }
+        _ => e,
+    }
+}
+
+struct PrivateKey {
+    set: MlDsaSet,
+    key: Box<dyn MlDsaSigner>,
+}
+
+struct PublicKey {
+    set: MlDsaSet,
+    key: Box<dyn MlDsaVerifier>,
+}
+
+fn private_key(provider: &dyn Provider, key: &Object) -> Result<Arc<PrivateKey>> {
+    key.parsed(|attrs| {
+        let set = parameter_set(attrs)?;
+        let seed = attrs.get(CKA_SEED).filter(|v| !v.is_empty());
+        let value = attrs.get(CKA_VALUE).filter(|v| !v.is_empty());
+        Ok(PrivateKey { set, key: provider.ml_dsa_signing_key(set, seed, value)? })
+    })
+    .map_err(damaged)
+}
+
+fn public_key(provider: &dyn Provider, key: &Object) -> Result<Arc<PublicKey>> {
+    key.parsed(|attrs| {
+        let set = parameter_set(attrs)?;
+        let pk = attrs.get(CKA_VALUE).unwrap_or_default();
+        Ok(PublicKey { set, key: provider.ml_dsa_verifying_key(set, pk)? })
+    })
+    .map_err(damaged)
+}
+
+/// The DER of a hash's OID (FIPS 204 Algorithm 4, step 10ff: OID in M').
+fn hash_oid_der(h: HashAlg) -> Result<&'static [u8]> {
+    // 06 09 60 86 48 01 65 03 04 02 xx: 2.16.840.1.101.3.4.2.xx (NIST CSOR).
+    const SHA256: &[u8] = &[0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
+    const SHA384: &[u8] = &[0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02];
+    const SHA512: &[u8] = &[0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03];
+    const SHA224: &[u8] = &[0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04];
+    match h {
+        HashAlg::Sha224 => Ok(SHA224),
+        HashAlg::Sha256 => Ok(SHA256),
+        HashAlg::Sha384 => Ok(SHA384),
+        HashAlg::Sha512 => Ok(SHA512),
+        HashAlg::Sha1 => Err(err(CKR_MECHANISM_PARAM_INVALID, "HashML-DSA takes SHA-224 to SHA-512 here")),
+    }
+}
+
+/// What the mechanism and its parameter ask for.
+struct Request {
+    /// `CKH_*`: whether the signature is randomised.
+    deterministic: bool,
+    /// The context string.
+    context: Vec<u8>,
+    /// `None`: pure ML-DSA. `Some((hash, true))`: HashML-DSA hashing the message
+    /// here; `Some((hash, false))`: the input is already the hash.
+    prehash: Option<(HashAlg, bool)>,
+}
+
+/// Reads the parameter (PKCS#11 3.2 §6.67.5, §6.67.6). No parameter is hedged
+/// signing with an empty context; `CKM_HASH_ML_DSA` needs its parameter to know the
+/// hash.
+fn request(mech: &Mechanism) -> Result<Request> {
+    let fixed = HASHED.iter().find(|(m, _)| *m == mech.ty).map(|(_, h)| *h);
+    let (hedge, context, hash) = match (&mech.param, mech.ty) {
+        (Param::None, CKM_HASH_ML_DSA) => return Err(mech.bad_param("needs CK_HASH_SIGN_ADDITIONAL_CONTEXT")),
+        (Param::None, _) => (CKH_HEDGE_PREFERRED as u64, Vec::new(), None),
+        (Param::SignContext { hedge, context }, ty) if ty != CKM_HASH_ML_DSA => (*hedge, context.clone(), None),
+        (Param::HashSignContext { hedge, context, hash }, CKM_HASH_ML_DSA) => {
+            let h = HashAlg::from_mechanism(*hash)
+                .filter(|h| *h != HashAlg::Sha1)
+                .ok_or_else(|| mech.bad_param("the hash must be CKM_SHA224, CKM_SHA256, CKM_SHA384 or CKM_SHA512"))?;
+            (*hedge, context.clone(), Some(h))
+        }
+        _ => {
+            return Err(mech.bad_param(
+                "takes CK_SIGN_ADDITIONAL_CONTEXT (CK_HASH_SIGN_ADDITIONAL_CONTEXT for CKM_HASH_ML_DSA) or nothing",
+            ));
+        }
+    };
+    let deterministic = match hedge as CK_ULONG {
+        CKH_HEDGE_PREFERRED | CKH_HEDGE_REQUIRED => false,
+        CKH_DETERMINISTIC_REQUIRED => true,
+        _ => return Err(mech.bad_param("hedgeVariant must be a CKH_HEDGE_* or CKH_DETERMINISTIC_REQUIRED")),
+    };
+    if context.len() > 255 {
+        return Err(mech.bad_param("an ML-DSA context has at most 255 bytes"));
+    }
+    let prehash = match (fixed, hash) {
+        (Some(h), _) => Some((h, true)),
+        (None, Some(h)) => Some((h, false)),
+        (None, None) => None,
+    };
+    Ok(Request { deterministic, context, prehash })
+}
+
+/// The input as it arrives: the message (pure), its running hash (HashML-DSA with
+/// a fixed hash), or the caller's hash (`CKM_HASH_ML_DSA`).
+enum Input {
+    Collect(Collect),
+    Hashing(Option<Box<dyn Hasher>>),
+}
+
+impl Input {
+    fn new(provider: &dyn Provider, r: &Request) -> Self {
+        match r.prehash {
+            Some((h, true)) => Input::Hashing(Some(provider.hasher(h))),
+            Some((h, false)) => Input::Collect(Collect::new(h.output_len())),
+            None => Input::Collect(Collect::new(MAX_MESSAGE)),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        match self {
+            Input::Collect(c) => c.push(data),
+            Input::Hashing(Some(h)) => {
+                h.update(data);
+                Ok(())
+            }
+            Input::Hashing(None) => Err(err(CKR_OPERATION_NOT_INITIALIZED, "the operation has finished")),
+        }
+    }
+
+    /// M' (FIPS 204 Algorithm 2 step 10, Algorithm 4 step 23) as one buffer.
+    fn m_prime(&mut self, r: &Request) -> Result<Zeroizing<Vec<u8>>> {
+        let ctx = &r.context;
+        let mut out = Zeroizing::new(Vec::new());
+        match (r.prehash, self) {
+            (None, Input::Collect(c)) => {
+                out.extend_from_slice(&[0, ctx.len() as u8]);
+                out.extend_from_slice(ctx);
+                out.extend_from_slice(c.data());
+            }
+            (Some((h, _)), input) => {
+                let digest = match input {
+                    Input::Hashing(hasher) => hasher
+                        .take()
+                        .ok_or_else(|| err(CKR_OPERATION_NOT_INITIALIZED, "the operation has finished"))?
+                        .finish(),
+                    Input::Collect(c) => {
+                        if c.data().len() != h.output_len() {
+                            return Err(err(
+                                CKR_DATA_LEN_RANGE,
+                                format!("CKM_HASH_ML_DSA with {h:?} takes a {}-byte hash", h.output_len()),
+                            ));
+                        }
+                        c.data().to_vec()
+                    }
+                };
+                out.extend_from_slice(&[1, ctx.len() as u8]);
+                out.extend_from_slice(ctx);
+                out.extend_from_slice(hash_oid_der(h)?);
+                out.extend_from_slice(&digest);
+            }
+            (None, Input::Hashing(_)) => unreachable!("pure ML-DSA collects the message"),
+        }
+        Ok(out)
+    }
+}
+
+struct Sign {
+    key: Arc<PrivateKey>,
+    request: Request,
+    input: Input,
+}
+
+impl SignOp for Sign {
+    fn sign_len(&self) -> usize {
+        self.key.set.signature_len()
+    }
+
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.input.update(data)
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>> {
+        let m_prime = self.input.m_prime(&self.request)?;
+        let mut rnd = Zeroizing::new([0u8; 32]);
+        if !self.request.deterministic {
+            getrandom::fill(&mut *rnd).map_err(|_| err(CKR_FUNCTION_FAILED, "system random generator failed"))?;
+        }
+        Ok(self.key.key.sign_internal(&[&m_prime], &rnd))
+    }
+}
+
+struct Verify {
+    key: Arc<PublicKey>,
+    request: Request,
+    input: Input,
+}
+
+impl VerifyOp for Verify {
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.input.update(data)
+    }
+
+    fn finish(&mut self, signature: &[u8]) -> Result<()> {
+        let m_prime = self.input.m_prime(&self.request)?;
+        let want = self.key.set.signature_len();
+        if signature.len() != want {
+            return Err(err(
+                CKR_SIGNATURE_LEN_RANGE,
+                format!("the signature has {} bytes, not {want}", signature.len()),
+            ));
+        }
+        if self.key.key.verify_internal(&m_prime, signature) {
+            Ok(())
+        } else {
+            Err(err(CKR_SIGNATURE_INVALID, "the ML-DSA signature does not verify"))
+        }
+    }
+}
+
+/// `C_SignInit` for the ML-DSA mechanisms.
+pub fn sign(provider: &dyn Provider, mech: &Mechanism, key: &Object) -> Result<Box<dyn SignOp>> {
+    let request = request(mech)?;
+    let key = private_key(provider, key)?;
+    let input = Input::new(provider, &request);
+    Ok(Box::new(Sign { key, request, input }))
+}
+
+/// `C_VerifyInit` for the ML-DSA mechanisms.
+pub fn verify(provider: &dyn Provider, mech: &Mechanism, key: &Object) -> Result<Box<dyn VerifyOp>> {
+    let request = request(mech)?;
+    let key = public_key(provider, key)?;
+    let input = Input::new(provider, &request);
+    Ok(Box::new(Verify { key, request, input }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_read_as_pkcs11_3_2_says() {
+        let m = |ty, param| Mechanism { ty, param };
+        let r = request(&m(CKM_ML_DSA, Param::None)).unwrap();
+        assert!(!r.deterministic && r.context.is_empty() && r.prehash.is_none());
+        let det = Param::SignContext { hedge: CKH_DETERMINISTIC_REQUIRED as u64, context: b"ctx".to_vec() };
+        let r = request(&m(CKM_ML_DSA, det.clone())).unwrap();
+        assert!(r.deterministic);
+        assert_eq!(r.context, b"ctx");
+        let r = request(&m(CKM_HASH_ML_DSA_SHA384, det.clone())).unwrap();
+        assert_eq!(r.prehash, Some((HashAlg::Sha384, true)));
+        assert_eq!(request(&m(CKM_HASH_ML_DSA, det)).err().unwrap().rv(), CKR_MECHANISM_PARAM_INVALID);
+        assert_eq!(request(&m(CKM_HASH_ML_DSA, Param::None)).err().unwrap().rv(), CKR_MECHANISM_PARAM_INVALID);
+        let hashed = Param::HashSignContext { hedge: 0, context: vec![], hash: CKM_SHA256 };
+        assert_eq!(request(&m(CKM_HASH_ML_DSA, hashed)).unwrap().prehash, Some((HashAlg::Sha256, false)));
+        let long = Param::SignContext { hedge: 0, context: vec![0; 256] };
+        assert_eq!(request(&m(CKM_ML_DSA, long)).err().unwrap().rv(), CKR_MECHANISM_PARAM_INVALID);
+        let odd = Param::SignContext { hedge: 7, context: vec![] };
+        assert_eq!(request(&m(CKM_ML_DSA, odd)).err().unwrap().rv(), CKR_MECHANISM_PARAM_INVALID);
+        let sha1 = Param::HashSignContext { hedge: 0, context: vec![], hash: CKM_SHA_1 };
+        assert_eq!(request(&m(CKM_HASH_ML_DSA, sha1)).err().unwrap().rv(), CKR_MECHANISM_PARAM_INVALID);
+    }
+}
