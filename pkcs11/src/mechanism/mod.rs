@@ -4,12 +4,14 @@
 //! cannot drift from what works.
 //!
 //! Families: [`digest`], [`rsa`], [`ec`] (ECDSA, ECDH, EdDSA), [`aes`], [`hmac`]
-//! (HMAC and generic secrets).
+//! (HMAC and generic secrets), [`kdf`] (HKDF, SP 800-108, PBKDF2, the simple
+//! derivations).
 
 pub mod aes;
 pub mod digest;
 pub mod ec;
 pub mod hmac;
+pub mod kdf;
 pub mod ops;
 pub mod rsa;
 
@@ -92,6 +94,12 @@ pub enum Param {
         /// Context (Ed25519ctx); empty when none.
         context: Vec<u8>,
     },
+    /// `CK_HKDF_PARAMS`.
+    Hkdf(kdf::HkdfParams),
+    /// `CK_SP800_108_KDF_PARAMS` or `CK_SP800_108_FEEDBACK_KDF_PARAMS`.
+    Sp800108(kdf::Sp800108Params),
+    /// `CK_PKCS5_PBKD2_PARAMS2`.
+    Pbkdf2(kdf::Pbkdf2Params),
 }
 
 impl Mechanism {
@@ -205,6 +213,9 @@ pub struct Entry {
     pub derive: Option<Derive>,
     /// Attestations, through `C_SignInit` / `C_Sign`.
     pub attest: Option<MakeAttest>,
+    /// `C_DeriveKey` for the key derivation family ([`kdf`]): other keys named by
+    /// the parameter, several outputs, data objects.
+    pub derive_keys: Option<kdf::DeriveKeys>,
 }
 
 impl Entry {
@@ -221,6 +232,7 @@ impl Entry {
             generate_key_pair: None,
             derive: None,
             attest: None,
+            derive_keys: None,
         }
     }
 }
@@ -239,6 +251,7 @@ impl Registry {
         ec::register(&mut r, provider);
         aes::register(&mut r, provider);
         hmac::register(&mut r, provider);
+        kdf::register(&mut r, provider);
         crate::token::attest::register(&mut r);
         crate::token::timestamp::register(&mut r);
         crate::token::audit_attest::register(&mut r);
@@ -387,7 +400,11 @@ mod tests {
                 assert_eq!(e.verify.is_some(), f & CKF_VERIFY != 0, "{name} {m}: CKF_VERIFY");
                 assert_eq!(e.generate_key.is_some(), f & CKF_GENERATE != 0, "{name} {m}: CKF_GENERATE");
                 assert_eq!(e.generate_key_pair.is_some(), f & CKF_GENERATE_KEY_PAIR != 0, "{name} {m}: pair");
-                assert_eq!(e.derive.is_some(), f & CKF_DERIVE != 0, "{name} {m}: CKF_DERIVE");
+                assert_eq!(
+                    e.derive.is_some() || e.derive_keys.is_some(),
+                    f & CKF_DERIVE != 0,
+                    "{name} {m}: CKF_DERIVE"
+                );
                 let uses_key = f
                     & !(CKF_DIGEST | CKF_GENERATE | CKF_GENERATE_KEY_PAIR)
                     & (CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY | CKF_WRAP | CKF_UNWRAP | CKF_DERIVE)

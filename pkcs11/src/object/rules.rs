@@ -311,8 +311,16 @@ pub enum Shape {
 /// Key types this build stores, per class.
 pub const ASYMMETRIC_KEY_TYPES: &[CK_KEY_TYPE] = &[CKK_RSA, CKK_EC, CKK_EC_EDWARDS];
 /// Secret key types this build stores.
-pub const SECRET_KEY_TYPES: &[CK_KEY_TYPE] =
-    &[CKK_GENERIC_SECRET, CKK_AES, CKK_SHA_1_HMAC, CKK_SHA224_HMAC, CKK_SHA256_HMAC, CKK_SHA384_HMAC, CKK_SHA512_HMAC];
+pub const SECRET_KEY_TYPES: &[CK_KEY_TYPE] = &[
+    CKK_GENERIC_SECRET,
+    CKK_AES,
+    CKK_SHA_1_HMAC,
+    CKK_SHA224_HMAC,
+    CKK_SHA256_HMAC,
+    CKK_SHA384_HMAC,
+    CKK_SHA512_HMAC,
+    CKK_HKDF,
+];
 
 static TABLES: Lazy<HashMap<Shape, Rules>> = Lazy::new(|| {
     let mut t = HashMap::new();

@@ -63,6 +63,7 @@ const ANY_KEY: &[CK_KEY_TYPE] = &[
     CKK_SHA256_HMAC,
     CKK_SHA384_HMAC,
     CKK_SHA512_HMAC,
+    CKK_HKDF,
 ];
 
 /// Registers the attestation mechanisms (with the other families, in
