@@ -11,7 +11,7 @@
 It rewrites every generated file and MANIFEST.tsv (one line per file: the file, the
 package, its version, the path inside it, the source's SHA-256, cases kept of cases
 in the source, and the rule that chose them). Files under misc/ that no package
-ships (sp800-38a.txt) are written by hand and left alone. Subsets keep the source's
+ships (sp800-38a.txt, rfc7914-pbkdf2-sha256.txt) are written by hand and left alone. Subsets keep the source's
 lines verbatim (line endings normalised to LF) and add one leading comment that
 names the source and the rule; whole files are copied byte for byte.
 """
@@ -369,6 +369,26 @@ def main():
         cv,
         CV_PKG,
         count(r"^# OAEP Example"),
+    )
+
+    # Key derivation: RFC 5869 (HKDF, every case), RFC 6070 (PBKDF2-HMAC-SHA1) and
+    # the CAVP SP 800-108 counter-mode KBKDF response file.
+    for h in ("SHA1", "SHA256"):
+        copy_whole(f"KDF/rfc-5869-HKDF-{h}.txt", f"misc/rfc-5869-HKDF-{h}.txt", cv, CV_PKG, count(r"^COUNT"))
+    subset_rsp(
+        "KDF/rfc-6070-PBKDF2-SHA1.txt",
+        "misc/rfc-6070-PBKDF2-SHA1.txt",
+        "every case but the one with 16777216 iterations (minutes on a debug build)",
+        lambda h, i, f, a: f.get("ITERATIONS") != "16777216",
+        root=cv,
+    )
+    subset_rsp(
+        "KDF/nist-800-108-KBKDF-CTR.txt",
+        "cavp/kbkdf/KBKDF-CTR.txt",
+        "COUNT 0 and 1 of every [PRF=HMAC_SHA*] and [PRF=CMAC_AES*] section (every counter location and width); "
+        "the CMAC_TDES sections are left out",
+        lambda h, i, f, a: i < 2 and not any("TDES" in x for x in h),
+        root=cv,
     )
 
     # Wycheproof, whole files.

@@ -405,7 +405,8 @@ pub unsafe extern "C" fn C_UnwrapKey(
     })
 }
 
-/// `C_DeriveKey`. `pTemplate` holds `ulAttributeCount` attributes; `phKey` must be writable.
+/// `C_DeriveKey`. `pTemplate` holds `ulAttributeCount` attributes; `phKey` must be writable,
+/// and so must the `phKey` of every `CK_DERIVED_KEY` an SP 800-108 parameter lists.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_DeriveKey(
     hSession: CK_SESSION_HANDLE,
@@ -422,7 +423,17 @@ pub unsafe extern "C" fn C_DeriveKey(
         }
         // SAFETY: forwarded contract.
         let (mech, t) = unsafe { (mechanism(pMechanism)?, template(pTemplate, ulAttributeCount)?) };
-        let h = keys::derive_key(&m, hSession, &mech, hBaseKey, &t)?;
+        // SP 800-108's additional keys have their own phKey in the parameter.
+        let (h, additional) = match keys::derive_keys(&m, hSession, &mech, hBaseKey, &t) {
+            Ok(r) => r,
+            Err(e) => {
+                // SAFETY: `pMechanism` decoded above.
+                unsafe { super::mechanism::write_additional_keys(pMechanism, None) };
+                return Err(e);
+            }
+        };
+        // SAFETY: `pMechanism` decoded above; its phKeys writable by contract.
+        unsafe { super::mechanism::write_additional_keys(pMechanism, Some(&additional)) };
         // SAFETY: checked for null; writable by contract.
         unsafe { write(phKey, h) }
     })

@@ -5,7 +5,8 @@
 //!
 //! Families: [`digest`], [`rsa`], [`ec`] (ECDSA, ECDH, EdDSA), [`aes`], [`hmac`]
 //! (HMAC and generic secrets), [`des`] (3DES), [`encrypt_data`] (key derivation by
-//! data encryption), [`mldsa`] (ML-DSA, PKCS#11 3.2).
+//! data encryption), [`kdf`] (HKDF, SP 800-108, PBKDF2, the simple derivations),
+//! [`mldsa`] (ML-DSA, PKCS#11 3.2).
 
 pub mod aes;
 pub mod des;
@@ -13,6 +14,7 @@ pub mod digest;
 pub mod ec;
 pub mod encrypt_data;
 pub mod hmac;
+pub mod kdf;
 pub mod mldsa;
 pub mod ops;
 pub mod rsa;
@@ -120,6 +122,12 @@ pub enum Param {
         /// The data to encrypt.
         data: Vec<u8>,
     },
+    /// `CK_HKDF_PARAMS`.
+    Hkdf(kdf::HkdfParams),
+    /// `CK_SP800_108_KDF_PARAMS` or `CK_SP800_108_FEEDBACK_KDF_PARAMS`.
+    Sp800108(kdf::Sp800108Params),
+    /// `CK_PKCS5_PBKD2_PARAMS2`.
+    Pbkdf2(kdf::Pbkdf2Params),
 }
 
 impl Mechanism {
@@ -233,6 +241,9 @@ pub struct Entry {
     pub derive: Option<Derive>,
     /// Attestations, through `C_SignInit` / `C_Sign`.
     pub attest: Option<MakeAttest>,
+    /// `C_DeriveKey` for the key derivation family ([`kdf`]): other keys named by
+    /// the parameter, several outputs, data objects.
+    pub derive_keys: Option<kdf::DeriveKeys>,
 }
 
 impl Entry {
@@ -249,6 +260,7 @@ impl Entry {
             generate_key_pair: None,
             derive: None,
             attest: None,
+            derive_keys: None,
         }
     }
 }
@@ -270,6 +282,7 @@ impl Registry {
         des::register(&mut r, provider);
         encrypt_data::register(&mut r, provider);
         mldsa::register(&mut r, provider);
+        kdf::register(&mut r, provider);
         crate::token::attest::register(&mut r);
         crate::token::timestamp::register(&mut r);
         crate::token::audit_attest::register(&mut r);
@@ -419,7 +432,11 @@ mod tests {
                 assert_eq!(e.verify.is_some(), f & CKF_VERIFY != 0, "{name} {m}: CKF_VERIFY");
                 assert_eq!(e.generate_key.is_some(), f & CKF_GENERATE != 0, "{name} {m}: CKF_GENERATE");
                 assert_eq!(e.generate_key_pair.is_some(), f & CKF_GENERATE_KEY_PAIR != 0, "{name} {m}: pair");
-                assert_eq!(e.derive.is_some(), f & CKF_DERIVE != 0, "{name} {m}: CKF_DERIVE");
+                assert_eq!(
+                    e.derive.is_some() || e.derive_keys.is_some(),
+                    f & CKF_DERIVE != 0,
+                    "{name} {m}: CKF_DERIVE"
+                );
                 let uses_key = f
                     & !(CKF_DIGEST | CKF_GENERATE | CKF_GENERATE_KEY_PAIR)
                     & (CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY | CKF_WRAP | CKF_UNWRAP | CKF_DERIVE)

@@ -344,6 +344,7 @@ pub const SECRET_KEY_TYPES: &[CK_KEY_TYPE] = &[
     CKK_SHA512_HMAC,
     CKK_DES2,
     CKK_DES3,
+    CKK_HKDF,
 ];
 
 static TABLES: Lazy<HashMap<Shape, Rules>> = Lazy::new(|| {

@@ -65,6 +65,7 @@ const ANY_KEY: &[CK_KEY_TYPE] = &[
     CKK_SHA512_HMAC,
     CKK_DES2,
     CKK_DES3,
+    CKK_HKDF,
 ];
 
 /// Registers the attestation mechanisms (with the other families, in

@@ -32,6 +32,12 @@ pub fn generate_key(
     let entry = m.mechanisms.check(mech.ty, CKF_GENERATE)?;
     let (kt, generate) =
         entry.generate_key.ok_or_else(|| err(CKR_MECHANISM_INVALID, "not a key generation mechanism"))?;
+    // PBKDF2 makes a secret key of any type the template names (an AES key from a
+    // password is its common use); the others make their own type.
+    let kt = match (mech.ty, template.ulong(CKA_KEY_TYPE)?) {
+        (CKM_PKCS5_PBKD2, Some(t)) => t as CK_KEY_TYPE,
+        _ => kt,
+    };
     let mut attrs = {
         let st = s.token.state.read();
         build::build(template, Some(CKO_SECRET_KEY), Some(kt), Op::Generate(mech.ty), &ctx(m, &st))?
@@ -241,10 +247,25 @@ pub fn derive_key(
     base: CK_OBJECT_HANDLE,
     template: &Template,
 ) -> Result<CK_OBJECT_HANDLE> {
+    Ok(derive_keys(m, session, mech, base, template)?.0)
+}
+
+/// `C_DeriveKey`: the new key and the additional keys some mechanisms make
+/// (SP 800-108's `CK_DERIVED_KEY` list), for the FFI layer to write back.
+pub fn derive_keys(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    mech: &Mechanism,
+    base: CK_OBJECT_HANDLE,
+    template: &Template,
+) -> Result<(CK_OBJECT_HANDLE, Vec<CK_OBJECT_HANDLE>)> {
     let s = m.session(session)?;
     let base = key(&s, base)?;
     let entry = m.mechanisms.check_key(mech.ty, Use::Derive, &base)?;
     super::audit::key_used(m, s.token.partition, || super::audit::role_of(&s.token.state.read()), &base);
+    if let Some(make) = entry.derive_keys {
+        return super::kdf::derive(m, &s, mech, &base, make, template);
+    }
     let derive = entry.derive.ok_or_else(|| err(CKR_MECHANISM_INVALID, "not a derivation mechanism"))?;
     let template = merged(template, &template_of(&base, CKA_DERIVE_TEMPLATE)?)?;
     let op = Op::Derive {
@@ -273,5 +294,5 @@ pub fn derive_key(
             e
         }
     })?;
-    insert_new(m, &s, &mut s.token.write(), attrs)
+    Ok((insert_new(m, &s, &mut s.token.write(), attrs)?, Vec::new()))
 }
