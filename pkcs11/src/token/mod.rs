@@ -7,6 +7,7 @@ pub mod audit_attest;
 pub mod crypto;
 pub mod digest;
 pub mod general;
+pub mod kem;
 pub mod keys;
 pub mod login;
 pub mod objects;
