@@ -468,3 +468,25 @@ fn imported_kat_keys_give_the_known_answers() {
         assert_rv!(rv(h.create(s, &bad)), CKR_ATTRIBUTE_VALUE_INVALID);
     }
 }
+
+/// The birth certificate of an ML-KEM key pair carries the key's SubjectPublicKeyInfo:
+/// `id-alg-ml-kem-768` (2.16.840.1.101.3.4.4.2) with no parameters and ek as the BIT
+/// STRING (RFC 9935).
+#[test]
+fn the_birth_certificate_carries_the_ml_kem_public_key() {
+    let (h, s) = Hsm::ready();
+    let (public, private) = pair_templates(CKP_ML_KEM_768, "kem-attested");
+    let (hp, _) = h.generate_pair(s, CKM_ML_KEM_KEY_PAIR_GEN, &public, &private).unwrap();
+    let ek = h.get(s, hp, CKA_VALUE).unwrap();
+    let certs = h.find(s, &Tmpl::new().class(CKO_CERTIFICATE).label("attestation:kem-attested"));
+    assert_eq!(certs.len(), 1, "one birth certificate");
+    let cert = h.get(s, certs[0], CKA_VALUE).unwrap();
+    // SEQUENCE { SEQUENCE { OID } BIT STRING (0 unused bits) ek }: 1184 + 1 bytes of BIT
+    // STRING content.
+    let mut spki = vec![0x30, 0x82, 0x04, 0xb2, 0x30, 0x0b, 0x06, 0x09];
+    spki.extend_from_slice(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x04, 0x02]);
+    spki.extend_from_slice(&[0x03, 0x82, 0x04, 0xa1, 0x00]);
+    spki.extend_from_slice(&ek);
+    assert_eq!(h.get(s, hp, CKA_PUBLIC_KEY_INFO).unwrap(), spki);
+    assert!(cert.windows(spki.len()).any(|w| w == spki.as_slice()), "the certificate holds the ML-KEM SPKI");
+}
