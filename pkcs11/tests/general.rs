@@ -110,26 +110,26 @@ fn get_info_describes_the_library() {
     let _h = Hsm::fresh();
     let mut info: CK_INFO = unsafe { std::mem::zeroed() };
     assert_eq!(call!(C_GetInfo, &mut info), CKR_OK);
-    assert_eq!((info.cryptokiVersion.major, info.cryptokiVersion.minor), (3, 0));
+    assert_eq!((info.cryptokiVersion.major, info.cryptokiVersion.minor), (3, 2));
     assert_eq!(&info.manufacturerID[..8], b"ferrohsm");
     assert!(info.manufacturerID[8..].iter().all(|&c| c == b' '), "blank padded");
     assert_eq!(call!(C_GetInfo, ptr::null_mut()), CKR_ARGUMENTS_BAD);
 }
 
 #[test]
-fn interfaces_offer_3_0_and_2_40() {
+fn interfaces_offer_3_2_3_0_and_2_40() {
     let _g = lock();
     type GetList = unsafe extern "C" fn(*mut CK_INTERFACE, *mut CK_ULONG) -> CK_RV;
     let get_list: GetList = f3().C_GetInterfaceList.unwrap();
     let get = f3().C_GetInterface.unwrap();
     let mut n = 0;
     assert_eq!(unsafe { get_list(ptr::null_mut(), &mut n) }, CKR_OK);
-    assert_eq!(n, 2);
+    assert_eq!(n, 3);
     let mut small = [CK_INTERFACE { pInterfaceName: ptr::null_mut(), pFunctionList: ptr::null_mut(), flags: 0 }; 1];
     let mut one = 1;
     assert_eq!(unsafe { get_list(small.as_mut_ptr(), &mut one) }, CKR_BUFFER_TOO_SMALL);
-    assert_eq!(one, 2);
-    let mut list = [small[0]; 2];
+    assert_eq!(one, 3);
+    let mut list = [small[0]; 3];
     assert_eq!(unsafe { get_list(list.as_mut_ptr(), &mut n) }, CKR_OK);
     let versions: Vec<(u8, u8)> = list
         .iter()
@@ -140,7 +140,35 @@ fn interfaces_offer_3_0_and_2_40() {
             (v.major, v.minor)
         })
         .collect();
-    assert_eq!(versions, vec![(3, 0), (2, 40)]);
+    assert_eq!(versions, vec![(3, 2), (3, 0), (2, 40)]);
+
+    // The default (no name, no version) is 3.2, as the cryptoki crate needs to find
+    // C_EncapsulateKey; its list starts as the 3.0 list does.
+    let mut out = ptr::null_mut();
+    assert_eq!(unsafe { get(ptr::null_mut(), ptr::null_mut(), &mut out, 0) }, CKR_OK);
+    let l32 = unsafe { &*((*out).pFunctionList as *const CK_FUNCTION_LIST_3_2) };
+    assert_eq!((l32.version.major, l32.version.minor), (3, 2));
+    assert_eq!(l32.C_Login.map(|p| p as usize), f3().C_Login.map(|p| p as usize));
+    assert_eq!(l32.C_MessageVerifyFinal.map(|p| p as usize), f3().C_MessageVerifyFinal.map(|p| p as usize));
+    assert!(l32.C_EncapsulateKey.is_some() && l32.C_DecapsulateKey.is_some());
+    // Every field of the 3.2 list is set.
+    let words = unsafe {
+        std::slice::from_raw_parts(
+            (l32 as *const CK_FUNCTION_LIST_3_2 as *const u8).add(size_of::<CK_VERSION>().next_multiple_of(8))
+                as *const usize,
+            (size_of::<CK_FUNCTION_LIST_3_2>() - 8) / 8,
+        )
+    };
+    assert_eq!(words.len(), 68 + 24 + 12);
+    assert!(words.iter().all(|&w| w != 0), "a function pointer of the 3.2 list is missing");
+    // (tests/kem.rs calls the 3.2 functions on an initialised module.)
+    let mut v32 = CK_VERSION { major: 3, minor: 2 };
+    let mut by_version = ptr::null_mut();
+    assert_eq!(unsafe { get(c"PKCS 11".as_ptr() as *mut _, &mut v32, &mut by_version, 0) }, CKR_OK);
+    assert_eq!(by_version, out);
+    let mut v30 = CK_VERSION { major: 3, minor: 0 };
+    assert_eq!(unsafe { get(c"PKCS 11".as_ptr() as *mut _, &mut v30, &mut out, 0) }, CKR_OK);
+    assert_eq!(unsafe { *((*out).pFunctionList as *const CK_VERSION) }.minor, 0);
 
     let mut out = ptr::null_mut();
     let mut v240 = CK_VERSION { major: 2, minor: 40 };
@@ -172,13 +200,14 @@ fn the_interface_handed_out_is_writable_as_pkcs11_spy_expects() {
     unsafe { (*out).pFunctionList = spy };
     assert_eq!(unsafe { (*out).pFunctionList }, spy);
     // The module's own answers do not change: it never reads the copy back.
-    let mut list = [CK_INTERFACE { pInterfaceName: ptr::null_mut(), pFunctionList: ptr::null_mut(), flags: 0 }; 2];
-    let mut n = 2;
+    let mut list = [CK_INTERFACE { pInterfaceName: ptr::null_mut(), pFunctionList: ptr::null_mut(), flags: 0 }; 3];
+    let mut n = 3;
     assert_eq!(unsafe { get_list(list.as_mut_ptr(), &mut n) }, CKR_OK);
     assert_eq!(list[0].pFunctionList, ours);
-    let mut v30 = CK_VERSION { major: 3, minor: 0 };
+    // The default is the 3.2 interface.
+    let mut v32 = CK_VERSION { major: 3, minor: 2 };
     let mut again: *mut CK_INTERFACE = ptr::null_mut();
-    assert_eq!(unsafe { get(ptr::null_mut(), &mut v30, &mut again, 0) }, CKR_OK);
+    assert_eq!(unsafe { get(ptr::null_mut(), &mut v32, &mut again, 0) }, CKR_OK);
     assert_eq!(again, out, "the same interface, found by its version, not by what the caller wrote");
     unsafe { (*out).pFunctionList = ours };
 }

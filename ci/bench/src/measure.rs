@@ -195,6 +195,46 @@ pub const MEASUREMENTS: &[Measurement] = &[
         needs: None,
     },
     Measurement {
+        id: "mldsa65_sign",
+        title: |_| "ML-DSA-65 sign, CKM_ML_DSA of 32 bytes, hedged (signatures/s)".to_string(),
+        unit: Unit::PerSecond,
+        target: None,
+        run: mldsa_sign,
+        threads: 1,
+        first: true,
+        needs: Some(CKM_ML_DSA),
+    },
+    Measurement {
+        id: "mldsa65_verify",
+        title: |_| "ML-DSA-65 verify, CKM_ML_DSA of 32 bytes (verifications/s)".to_string(),
+        unit: Unit::PerSecond,
+        target: None,
+        run: mldsa_verify,
+        threads: 1,
+        first: true,
+        needs: Some(CKM_ML_DSA),
+    },
+    Measurement {
+        id: "mlkem768_encapsulate",
+        title: |_| "ML-KEM-768 C_EncapsulateKey to a 32-byte session key, + C_DestroyObject (per second)".to_string(),
+        unit: Unit::PerSecond,
+        target: None,
+        run: mlkem_encapsulate,
+        threads: 1,
+        first: true,
+        needs: Some(CKM_ML_KEM),
+    },
+    Measurement {
+        id: "mlkem768_decapsulate",
+        title: |_| "ML-KEM-768 C_DecapsulateKey to a 32-byte session key, + C_DestroyObject (per second)".to_string(),
+        unit: Unit::PerSecond,
+        target: None,
+        run: mlkem_decapsulate,
+        threads: 1,
+        first: true,
+        needs: Some(CKM_ML_KEM),
+    },
+    Measurement {
         id: "aes256_gcm_1mib",
         title: |_| "AES-256-GCM encrypt, 1 MiB single-part (GB/s)".to_string(),
         unit: Unit::GigabytesPerSecond,
@@ -327,6 +367,8 @@ pub struct KeyPair {
 struct Keys {
     ec: Option<Result<KeyPair, String>>,
     rsa: Option<Result<KeyPair, String>>,
+    mldsa: Option<Result<KeyPair, String>>,
+    mlkem: Option<Result<KeyPair, String>>,
     aes: Option<Result<CK_OBJECT_HANDLE, String>>,
     scaling: Option<Result<Scaling, String>>,
 }
@@ -339,6 +381,12 @@ impl Keys {
         }
         if matches!(self.rsa, Some(Ok(_))) {
             self.rsa = None;
+        }
+        if matches!(self.mldsa, Some(Ok(_))) {
+            self.mldsa = None;
+        }
+        if matches!(self.mlkem, Some(Ok(_))) {
+            self.mlkem = None;
         }
         if matches!(self.aes, Some(Ok(_))) {
             self.aes = None;
@@ -458,6 +506,27 @@ impl Bench {
             self.keys.rsa = Some(made.map_err(|e| format!("key generation: {e}")));
         }
         self.keys.rsa.clone().expect("set above")
+    }
+
+    /// The token's ML-DSA-65 key pair, generated on first use ([`generate_ml_dsa_65`]).
+    pub fn mldsa_key(&mut self) -> Result<KeyPair, String> {
+        if self.keys.mldsa.is_none() {
+            let made =
+                self.session().and_then(|s| timed_keygen("ML-DSA-65 key pair", || generate_ml_dsa_65(&self.p11, s)));
+            self.keys.mldsa = Some(made.map_err(|e| format!("key generation: {e}")));
+        }
+        self.keys.mldsa.clone().expect("set above")
+    }
+
+    /// The token's ML-KEM-768 key pair, generated on first use ([`generate_ml_kem_768`]).
+    /// `public` encapsulates, `private` decapsulates.
+    pub fn mlkem_key(&mut self) -> Result<KeyPair, String> {
+        if self.keys.mlkem.is_none() {
+            let made =
+                self.session().and_then(|s| timed_keygen("ML-KEM-768 key pair", || generate_ml_kem_768(&self.p11, s)));
+            self.keys.mlkem = Some(made.map_err(|e| format!("key generation: {e}")));
+        }
+        self.keys.mlkem.clone().expect("set above")
     }
 
     /// The token's AES-256 key, generated on first use ([`generate_aes_256`]).
@@ -650,6 +719,12 @@ const ECDSA_P256_SIGNATURE_LEN: usize = 64;
 /// An RSA-2048 signature.
 const RSA_2048_SIGNATURE_LEN: usize = 256;
 
+/// An ML-DSA-65 signature's length (FIPS 204 Table 2).
+const ML_DSA_65_SIGNATURE_LEN: usize = 3309;
+
+/// An ML-KEM-768 ciphertext's length (FIPS 203 Table 3).
+const ML_KEM_768_CIPHERTEXT_LEN: usize = 1088;
+
 /// The plaintext of the AES-GCM row: 1 MiB.
 const GCM_DATA_LEN: usize = 1 << 20;
 
@@ -721,6 +796,44 @@ pub fn generate_rsa_2048(p11: &Module, s: CK_SESSION_HANDLE) -> p11::Result<KeyP
     Ok(KeyPair { public, private })
 }
 
+/// Generates the token's ML-DSA-65 key pair: `C_GenerateKeyPair(CKM_ML_DSA_KEY_PAIR_GEN)`,
+/// both halves token objects, the parameter set in the public template (PKCS#11 3.2).
+pub fn generate_ml_dsa_65(p11: &Module, s: CK_SESSION_HANDLE) -> p11::Result<KeyPair> {
+    const LABEL: &[u8] = b"bench-ml-dsa-65";
+    const SET: CK_ULONG = CKP_ML_DSA_65;
+    let public = Template::new()
+        .bool(CKA_TOKEN, &TRUE)
+        .bool(CKA_PRIVATE, &FALSE)
+        .bool(CKA_VERIFY, &TRUE)
+        .ulong(CKA_PARAMETER_SET, &SET)
+        .bytes(CKA_LABEL, LABEL);
+    let (public, private) =
+        p11.generate_key_pair(s, &Mechanism::new(CKM_ML_DSA_KEY_PAIR_GEN), &public, &private_key_template(LABEL))?;
+    Ok(KeyPair { public, private })
+}
+
+/// Generates the token's ML-KEM-768 key pair: `C_GenerateKeyPair(CKM_ML_KEM_KEY_PAIR_GEN)`,
+/// both halves token objects, `CKA_ENCAPSULATE` / `CKA_DECAPSULATE` true.
+pub fn generate_ml_kem_768(p11: &Module, s: CK_SESSION_HANDLE) -> p11::Result<KeyPair> {
+    const LABEL: &[u8] = b"bench-ml-kem-768";
+    const SET: CK_ULONG = CKP_ML_KEM_768;
+    let public = Template::new()
+        .bool(CKA_TOKEN, &TRUE)
+        .bool(CKA_PRIVATE, &FALSE)
+        .bool(CKA_ENCAPSULATE, &TRUE)
+        .ulong(CKA_PARAMETER_SET, &SET)
+        .bytes(CKA_LABEL, LABEL);
+    let private = Template::new()
+        .bool(CKA_TOKEN, &TRUE)
+        .bool(CKA_PRIVATE, &TRUE)
+        .bool(CKA_SENSITIVE, &TRUE)
+        .bool(CKA_EXTRACTABLE, &FALSE)
+        .bool(CKA_DECAPSULATE, &TRUE)
+        .bytes(CKA_LABEL, LABEL);
+    let (public, private) = p11.generate_key_pair(s, &Mechanism::new(CKM_ML_KEM_KEY_PAIR_GEN), &public, &private)?;
+    Ok(KeyPair { public, private })
+}
+
 /// Generates the token's AES-256 key: `C_GenerateKey(CKM_AES_KEY_GEN)`, a token object,
 /// private, sensitive, not extractable, for encryption and decryption.
 pub fn generate_aes_256(p11: &Module, s: CK_SESSION_HANDLE) -> p11::Result<CK_OBJECT_HANDLE> {
@@ -786,8 +899,9 @@ fn sign_rate(b: &mut Bench, key: KeyPair, mechanism: CK_MECHANISM_TYPE, data: &[
     checked_signature(b, key, mechanism, data, len)?;
     let s = b.session().map_err(fail)?;
     let mechanism = Mechanism::new(mechanism);
-    let mut signature = [0u8; RSA_2048_SIGNATURE_LEN];
-    let signature = &mut signature[..len];
+    // Allocated once, outside the measured calls (ML-DSA signatures are kilobytes).
+    let mut signature = vec![0u8; len];
+    let signature = &mut signature[..];
     let p11 = &b.p11;
     let secs = per_call(b.config.budget, || {
         p11.sign_init(s, &mechanism, key.private)?;
@@ -851,6 +965,108 @@ fn rsa_sign(b: &mut Bench) -> Outcome {
 fn rsa_verify(b: &mut Bench) -> Outcome {
     let key = b.rsa_key()?;
     verify_rate(b, key, CKM_SHA256_RSA_PKCS, &MESSAGE, RSA_2048_SIGNATURE_LEN)
+}
+
+/// Row: ML-DSA-65 signatures per second (pure ML-DSA, no parameter: hedged, empty
+/// context) with the token's private key.
+fn mldsa_sign(b: &mut Bench) -> Outcome {
+    let key = b.mldsa_key()?;
+    sign_rate(b, key, CKM_ML_DSA, &MESSAGE, ML_DSA_65_SIGNATURE_LEN)
+}
+
+/// Row: ML-DSA-65 verifications per second with the token's public key.
+fn mldsa_verify(b: &mut Bench) -> Outcome {
+    let key = b.mldsa_key()?;
+    verify_rate(b, key, CKM_ML_DSA, &MESSAGE, ML_DSA_65_SIGNATURE_LEN)
+}
+
+/// The template of the shared secret's key in the ML-KEM rows: a 32-byte generic
+/// secret session key.
+fn shared_secret_template() -> Template<'static> {
+    const CLASS: CK_ULONG = CKO_SECRET_KEY;
+    const KEY_TYPE: CK_ULONG = CKK_GENERIC_SECRET;
+    Template::new()
+        .ulong(CKA_CLASS, &CLASS)
+        .ulong(CKA_KEY_TYPE, &KEY_TYPE)
+        .bool(CKA_TOKEN, &FALSE)
+        .bool(CKA_SENSITIVE, &TRUE)
+}
+
+/// Encapsulates once and checks that decapsulation gives the same secret and that an
+/// altered ciphertext does not (ML-KEM's implicit rejection), comparing the `CKA_VALUE`
+/// of extractable, non-sensitive session keys made for the check: a wrong answer makes
+/// the speed meaningless. Returns a ciphertext for the decapsulation row.
+fn checked_encapsulation(b: &mut Bench, key: KeyPair) -> Result<Vec<u8>, String> {
+    let s = b.session().map_err(fail)?;
+    let mechanism = Mechanism::new(CKM_ML_KEM);
+    const CLASS: CK_ULONG = CKO_SECRET_KEY;
+    const KEY_TYPE: CK_ULONG = CKK_GENERIC_SECRET;
+    let readable = Template::new()
+        .ulong(CKA_CLASS, &CLASS)
+        .ulong(CKA_KEY_TYPE, &KEY_TYPE)
+        .bool(CKA_TOKEN, &FALSE)
+        .bool(CKA_SENSITIVE, &FALSE)
+        .bool(CKA_EXTRACTABLE, &TRUE);
+    let mut ciphertext = vec![0u8; ML_KEM_768_CIPHERTEXT_LEN];
+    let (n, sent) = b.p11.encapsulate_key(s, &mechanism, key.public, &readable, &mut ciphertext).map_err(fail)?;
+    if n != ML_KEM_768_CIPHERTEXT_LEN {
+        return Err(format!("C_EncapsulateKey gave a ciphertext of {n} bytes, not {ML_KEM_768_CIPHERTEXT_LEN}"));
+    }
+    let got = b.p11.decapsulate_key(s, &mechanism, key.private, &readable, &ciphertext).map_err(fail)?;
+    let mut altered = ciphertext.clone();
+    altered[n / 2] ^= 0x01;
+    let other = b.p11.decapsulate_key(s, &mechanism, key.private, &readable, &altered).map_err(fail)?;
+    let value = |k| {
+        let mut v = [0u8; 64];
+        b.p11.get_attribute(s, k, CKA_VALUE, &mut v).map(|n| v[..n].to_vec()).map_err(fail)
+    };
+    let (a, c, d) = (value(sent)?, value(got)?, value(other)?);
+    for k in [sent, got, other] {
+        b.p11.destroy_object(s, k).map_err(fail)?;
+    }
+    if a.len() != 32 || a != c {
+        return Err("C_DecapsulateKey gave another secret than C_EncapsulateKey".to_string());
+    }
+    if d == a {
+        return Err("an altered ciphertext gave the same secret".to_string());
+    }
+    Ok(ciphertext)
+}
+
+/// Row: ML-KEM-768 encapsulations per second with the token's public key:
+/// C_EncapsulateKey (a 32-byte generic secret session key) + C_DestroyObject of that key,
+/// both every call (the destroy keeps the session from filling with keys).
+fn mlkem_encapsulate(b: &mut Bench) -> Outcome {
+    let key = b.mlkem_key()?;
+    checked_encapsulation(b, key)?;
+    let s = b.session().map_err(fail)?;
+    let mechanism = Mechanism::new(CKM_ML_KEM);
+    let template = shared_secret_template();
+    let mut ciphertext = vec![0u8; ML_KEM_768_CIPHERTEXT_LEN];
+    let p11 = &b.p11;
+    let secs = per_call(b.config.budget, || {
+        let (_, k) = p11.encapsulate_key(s, &mechanism, key.public, &template, &mut ciphertext)?;
+        p11.destroy_object(s, k)
+    })
+    .map_err(fail)?;
+    Ok(1.0 / secs)
+}
+
+/// Row: ML-KEM-768 decapsulations per second with the token's private key, of a
+/// ciphertext the module made: C_DecapsulateKey + C_DestroyObject, both every call.
+fn mlkem_decapsulate(b: &mut Bench) -> Outcome {
+    let key = b.mlkem_key()?;
+    let ciphertext = checked_encapsulation(b, key)?;
+    let s = b.session().map_err(fail)?;
+    let mechanism = Mechanism::new(CKM_ML_KEM);
+    let template = shared_secret_template();
+    let p11 = &b.p11;
+    let secs = per_call(b.config.budget, || {
+        let k = p11.decapsulate_key(s, &mechanism, key.private, &template, &ciphertext)?;
+        p11.destroy_object(s, k)
+    })
+    .map_err(fail)?;
+    Ok(1.0 / secs)
 }
 
 /// Row: microseconds per key attestation certificate of the token's EC P-256 key:

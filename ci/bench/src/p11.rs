@@ -104,6 +104,10 @@ macro_rules! call {
 /// A loaded PKCS#11 module.
 pub struct Module {
     list: *const CK_FUNCTION_LIST,
+    /// The PKCS#11 3.2 function list, when the module offers it through
+    /// `C_GetInterface("PKCS 11", 3.2)`; null otherwise. Only the 3.2 functions
+    /// (`C_EncapsulateKey`, `C_DecapsulateKey`) are called through it.
+    list32: *const CK_FUNCTION_LIST_3_2,
     // Kept last so that it is dropped (and the library closed) after everything else.
     _lib: libloading::Library,
 }
@@ -131,7 +135,89 @@ impl Module {
         if rv != CKR_OK || list.is_null() {
             return Err(format!("{}: C_GetFunctionList returned {}", path.display(), rv_name(rv)));
         }
-        Ok(Module { list, _lib: lib })
+        // SAFETY: C_GetInterface has this signature in PKCS#11 3.0 and later; a module
+        // without it (2.40) simply has no 3.2 list. The name is NUL-terminated and the
+        // version lives on the stack for the call.
+        let list32 = unsafe {
+            type GetInterface =
+                unsafe extern "C" fn(*mut CK_UTF8CHAR, *mut CK_VERSION, *mut *mut CK_INTERFACE, CK_FLAGS) -> CK_RV;
+            match lib.get::<GetInterface>(b"C_GetInterface\0") {
+                Ok(get) => {
+                    let mut version = CK_VERSION { major: 3, minor: 2 };
+                    let mut interface: *mut CK_INTERFACE = ptr::null_mut();
+                    let rv = get(c"PKCS 11".as_ptr() as *mut CK_UTF8CHAR, &mut version, &mut interface, 0);
+                    if rv == CKR_OK && !interface.is_null() {
+                        (*interface).pFunctionList as *const CK_FUNCTION_LIST_3_2
+                    } else {
+                        ptr::null()
+                    }
+                }
+                Err(_) => ptr::null(),
+            }
+        };
+        Ok(Module { list, list32, _lib: lib })
+    }
+
+    /// `C_EncapsulateKey` (PKCS#11 3.2) with a ciphertext buffer of `out.len()` bytes;
+    /// returns the ciphertext's length and the new key. `CKR_FUNCTION_NOT_SUPPORTED`
+    /// when the module offers no 3.2 list.
+    pub fn encapsulate_key(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism<'_>,
+        public: CK_OBJECT_HANDLE,
+        template: &Template<'_>,
+        out: &mut [u8],
+    ) -> Result<(usize, CK_OBJECT_HANDLE)> {
+        let call = "C_EncapsulateKey";
+        let not_supported = Error { call, rv: CKR_FUNCTION_NOT_SUPPORTED };
+        if self.list32.is_null() {
+            return Err(not_supported);
+        }
+        // SAFETY: `list32` points into the loaded library, which `self` keeps open.
+        let f = unsafe { (*self.list32).C_EncapsulateKey }.ok_or(not_supported)?;
+        let mut len = out.len() as CK_ULONG;
+        let mut key: CK_OBJECT_HANDLE = 0;
+        // SAFETY: every pointer is built from a borrow that outlives the call.
+        let rv = unsafe {
+            f(session, mechanism.ptr(), public, template.ptr(), template.len(), out.as_mut_ptr(), &mut len, &mut key)
+        };
+        check(call, rv)?;
+        Ok((len as usize, key))
+    }
+
+    /// `C_DecapsulateKey` (PKCS#11 3.2); returns the new key.
+    pub fn decapsulate_key(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism<'_>,
+        private: CK_OBJECT_HANDLE,
+        template: &Template<'_>,
+        ciphertext: &[u8],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let call = "C_DecapsulateKey";
+        let not_supported = Error { call, rv: CKR_FUNCTION_NOT_SUPPORTED };
+        if self.list32.is_null() {
+            return Err(not_supported);
+        }
+        // SAFETY: as in `encapsulate_key`.
+        let f = unsafe { (*self.list32).C_DecapsulateKey }.ok_or(not_supported)?;
+        let mut key: CK_OBJECT_HANDLE = 0;
+        // SAFETY: every pointer is built from a borrow that outlives the call.
+        let rv = unsafe {
+            f(
+                session,
+                mechanism.ptr(),
+                private,
+                template.ptr(),
+                template.len(),
+                ciphertext.as_ptr() as *mut _,
+                ciphertext.len() as CK_ULONG,
+                &mut key,
+            )
+        };
+        check(call, rv)?;
+        Ok(key)
     }
 
     /// `C_Initialize` with `CKF_OS_LOCKING_OK` and no mutex callbacks.

@@ -271,7 +271,8 @@ mod tests {
     const CRYPTO_OK: &str = "ecdsa_p256_sign\tok\t30000\necdsa_p256_verify\tok\t9000\nrsa2048_sign\tok\t900\n\
         rsa2048_verify\tok\t25000\naes256_gcm_1mib\tok\t2.5\necdsa_p256_sign_2threads\tok\t57000\n\
         ecdsa_p256_sign_scaling\tok\t1.9\nkey_attestation\tok\t25\nec_p256_keygen\tok\t1500\n\
-        ecdsa_p256_sign_usage\tok\t0.97\n";
+        ecdsa_p256_sign_usage\tok\t0.97\nmldsa65_sign\tok\t1500\nmldsa65_verify\tok\t4000\n\
+        mlkem768_encapsulate\tok\t9000\nmlkem768_decapsulate\tok\t8000\n";
 
     #[test]
     fn ratios_targets_and_failures() {
@@ -296,6 +297,11 @@ mod tests {
         assert!(row("| key attestation certificate").contains("| 25.0 | – | – | – | < 1000 | pass |"), "{text}");
         // A ratio of ferrohsm's own two rates: no peer ratio.
         assert!(row("| ECDSA P-256 sign with key usage").contains("| 0.97× | – | – | – | ≥ 0.95× | pass |"), "{text}");
+        // The post-quantum rows: no target, and peers without the mechanism skip them.
+        assert!(row("| ML-DSA-65 sign").contains("| 1,500 | – | – | – | – | – |"), "{text}");
+        assert!(row("| ML-DSA-65 verify").contains("| 4,000 | – | – | – | – | – |"), "{text}");
+        assert!(row("| ML-KEM-768 C_EncapsulateKey").contains("| 9,000 | – | – | – | – | – |"), "{text}");
+        assert!(row("| ML-KEM-768 C_DecapsulateKey").contains("| 8,000 | – | – | – | – | – |"), "{text}");
         assert_eq!(missed, 2);
     }
 

@@ -494,4 +494,15 @@ not_supported! {
     C_VerifyMessageBegin(S, V, L);
     C_VerifyMessageNext(S, V, L, B, L, B, L);
     C_MessageVerifyFinal(S);
+    // PKCS#11 3.2, beside C_EncapsulateKey / C_DecapsulateKey (ffi/kem.rs).
+    C_VerifySignatureInit(S, M, H, B, L);
+    C_VerifySignature(S, B, L);
+    C_VerifySignatureUpdate(S, B, L);
+    C_VerifySignatureFinal(S);
+    C_GetSessionValidationFlags(S, CK_SESSION_VALIDATION_FLAGS_TYPE, *mut CK_FLAGS);
+    C_AsyncComplete(S, *mut CK_UTF8CHAR, *mut CK_ASYNC_DATA);
+    C_AsyncGetID(S, *mut CK_UTF8CHAR, LP);
+    C_AsyncJoin(S, *mut CK_UTF8CHAR, L, B, L);
+    C_WrapKeyAuthenticated(S, M, H, H, B, L, B, LP);
+    C_UnwrapKeyAuthenticated(S, M, H, B, L, *mut CK_ATTRIBUTE, L, B, L, *mut H);
 }

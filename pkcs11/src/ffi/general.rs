@@ -1,4 +1,5 @@
-//! General-purpose functions (§5.4) and the interface functions of PKCS#11 3.0.
+//! General-purpose functions (§5.4) and the interface functions of PKCS#11 3.0
+//! (with the 3.2 interface).
 
 use std::cell::UnsafeCell;
 use std::ffi::{CStr, c_void};
@@ -7,7 +8,7 @@ use std::sync::Once;
 
 use cryptoki_sys::*;
 
-use super::{crypto::*, guard, object::*, session::*, slot::*, write};
+use super::{crypto::*, guard, kem::*, object::*, session::*, slot::*, write};
 use crate::error::err;
 use crate::module;
 use crate::token::general::get_info;
@@ -226,6 +227,52 @@ static FUNCTIONS_3_0: CK_FUNCTION_LIST_3_0 = {
     f
 };
 
+/// The PKCS#11 3.2 function list: the 3.0 list followed by the 3.2 functions.
+/// `C_EncapsulateKey` and `C_DecapsulateKey` work; the others return
+/// `CKR_FUNCTION_NOT_SUPPORTED` (ffi/crypto.rs).
+static FUNCTIONS_3_2: CK_FUNCTION_LIST_3_2 = {
+    let mut f = function_list!(CK_FUNCTION_LIST_3_2 {
+        C_GetInterfaceList,
+        C_GetInterface,
+        C_LoginUser,
+        C_SessionCancel,
+        C_MessageEncryptInit,
+        C_EncryptMessage,
+        C_EncryptMessageBegin,
+        C_EncryptMessageNext,
+        C_MessageEncryptFinal,
+        C_MessageDecryptInit,
+        C_DecryptMessage,
+        C_DecryptMessageBegin,
+        C_DecryptMessageNext,
+        C_MessageDecryptFinal,
+        C_MessageSignInit,
+        C_SignMessage,
+        C_SignMessageBegin,
+        C_SignMessageNext,
+        C_MessageSignFinal,
+        C_MessageVerifyInit,
+        C_VerifyMessage,
+        C_VerifyMessageBegin,
+        C_VerifyMessageNext,
+        C_MessageVerifyFinal,
+        C_EncapsulateKey,
+        C_DecapsulateKey,
+        C_VerifySignatureInit,
+        C_VerifySignature,
+        C_VerifySignatureUpdate,
+        C_VerifySignatureFinal,
+        C_GetSessionValidationFlags,
+        C_AsyncComplete,
+        C_AsyncGetID,
+        C_AsyncJoin,
+        C_WrapKeyAuthenticated,
+        C_UnwrapKeyAuthenticated
+    });
+    f.version = CK_VERSION { major: 3, minor: 2 };
+    f
+};
+
 /// A `CK_INTERFACE` in a static: its pointers point to other statics and are never
 /// written through.
 #[repr(transparent)]
@@ -235,8 +282,18 @@ unsafe impl Sync for Interface {}
 
 const INTERFACE_NAME: &CStr = c"PKCS 11";
 
-/// The interfaces, newest first (the default).
-static INTERFACES: [Interface; 2] = [
+/// The interfaces, newest first. The first is the default that `C_GetInterface`
+/// returns for a null version: PKCS#11 3.2 §5.4.6 leaves the default to the token.
+/// 3.2 is safe to hand to callers written for 3.0 (pkcs11-tool, OpenSSL's
+/// pkcs11-provider check only that the major version is 3): the 3.2 list starts
+/// with the 3.0 list's fields in the same order, so a caller reading it as a
+/// `CK_FUNCTION_LIST_3_0` finds every function where it expects it.
+static INTERFACES: [Interface; 3] = [
+    Interface(CK_INTERFACE {
+        pInterfaceName: INTERFACE_NAME.as_ptr() as *mut CK_UTF8CHAR,
+        pFunctionList: &FUNCTIONS_3_2 as *const CK_FUNCTION_LIST_3_2 as *mut c_void,
+        flags: 0,
+    }),
     Interface(CK_INTERFACE {
         pInterfaceName: INTERFACE_NAME.as_ptr() as *mut CK_UTF8CHAR,
         pFunctionList: &FUNCTIONS_3_0 as *const CK_FUNCTION_LIST_3_0 as *mut c_void,
@@ -264,10 +321,14 @@ struct Handed(UnsafeCell<CK_INTERFACE>);
 // theirs, as in C.
 unsafe impl Sync for Handed {}
 
-static HANDED: [Handed; 2] = [Handed(UnsafeCell::new(INTERFACES[0].0)), Handed(UnsafeCell::new(INTERFACES[1].0))];
+static HANDED: [Handed; 3] = [
+    Handed(UnsafeCell::new(INTERFACES[0].0)),
+    Handed(UnsafeCell::new(INTERFACES[1].0)),
+    Handed(UnsafeCell::new(INTERFACES[2].0)),
+];
 
 fn interface_version(i: &Interface) -> CK_VERSION {
-    // Both function lists start with their CK_VERSION.
+    // Every function list starts with its CK_VERSION.
     // SAFETY: `pFunctionList` points to one of our static function lists.
     unsafe { *(i.0.pFunctionList as *const CK_VERSION) }
 }
@@ -282,7 +343,7 @@ pub unsafe extern "C" fn C_GetFunctionList(ppFunctionList: *mut *mut CK_FUNCTION
     })
 }
 
-/// `C_GetInterfaceList`: PKCS#11 3.0 and 2.40, with the length-query protocol.
+/// `C_GetInterfaceList`: PKCS#11 3.2, 3.0 and 2.40, with the length-query protocol.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_GetInterfaceList(pInterfacesList: *mut CK_INTERFACE, pulCount: *mut CK_ULONG) -> CK_RV {
     guard("C_GetInterfaceList", || {

@@ -18,6 +18,7 @@
 
 mod crypto;
 mod general;
+mod kem;
 mod mechanism;
 mod object;
 mod session;

@@ -6,7 +6,7 @@
 //! Families: [`digest`], [`rsa`], [`ec`] (ECDSA, ECDH, EdDSA), [`aes`], [`hmac`]
 //! (HMAC and generic secrets), [`des`] (3DES), [`encrypt_data`] (key derivation by
 //! data encryption), [`kdf`] (HKDF, SP 800-108, PBKDF2, the simple derivations),
-//! [`mldsa`] (ML-DSA, PKCS#11 3.2).
+//! [`mldsa`] (ML-DSA, PKCS#11 3.2), [`mlkem`] (ML-KEM, PKCS#11 3.2).
 
 pub mod aes;
 pub mod des;
@@ -16,6 +16,7 @@ pub mod encrypt_data;
 pub mod hmac;
 pub mod kdf;
 pub mod mldsa;
+pub mod mlkem;
 pub mod ops;
 pub mod rsa;
 
@@ -168,6 +169,10 @@ pub enum Use {
     Unwrap,
     /// `CKF_DERIVE`, `CKA_DERIVE`.
     Derive,
+    /// `CKF_ENCAPSULATE`, `CKA_ENCAPSULATE` (PKCS#11 3.2).
+    Encapsulate,
+    /// `CKF_DECAPSULATE`, `CKA_DECAPSULATE` (PKCS#11 3.2).
+    Decapsulate,
 }
 
 impl Use {
@@ -181,6 +186,8 @@ impl Use {
             Use::Wrap => CKF_WRAP,
             Use::Unwrap => CKF_UNWRAP,
             Use::Derive => CKF_DERIVE,
+            Use::Encapsulate => CKF_ENCAPSULATE,
+            Use::Decapsulate => CKF_DECAPSULATE,
         }
     }
 
@@ -194,6 +201,8 @@ impl Use {
             Use::Wrap => CKA_WRAP,
             Use::Unwrap => CKA_UNWRAP,
             Use::Derive => CKA_DERIVE,
+            Use::Encapsulate => CKA_ENCAPSULATE,
+            Use::Decapsulate => CKA_DECAPSULATE,
         }
     }
 }
@@ -216,6 +225,14 @@ pub type MakeAttest =
     fn(&crate::module::Module, &crate::token::Session, &Mechanism, &std::sync::Arc<Object>) -> Result<Box<dyn SignOp>>;
 /// Derives a secret from a base key; `len` is the `CKA_VALUE_LEN` asked for, if any.
 pub type Derive = fn(&dyn Provider, &Mechanism, &Object, Option<usize>) -> Result<zeroize::Zeroizing<Vec<u8>>>;
+
+/// The ciphertext length an encapsulation with a public key will have (for the
+/// length query of `C_EncapsulateKey`, which makes no key).
+pub type CiphertextLen = fn(&Mechanism, &Object) -> Result<usize>;
+/// Encapsulates with a public key: (ciphertext, shared secret).
+pub type Encapsulate = fn(&dyn Provider, &Mechanism, &Object) -> Result<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)>;
+/// Decapsulates a ciphertext with a private key: the shared secret.
+pub type Decapsulate = fn(&dyn Provider, &Mechanism, &Object, &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>>;
 
 /// One mechanism: its info and what it can do. Wrapping and unwrapping reuse the
 /// encryption and decryption constructors.
@@ -244,6 +261,10 @@ pub struct Entry {
     /// `C_DeriveKey` for the key derivation family ([`kdf`]): other keys named by
     /// the parameter, several outputs, data objects.
     pub derive_keys: Option<kdf::DeriveKeys>,
+    /// `C_EncapsulateKey` (PKCS#11 3.2).
+    pub encapsulate: Option<(CiphertextLen, Encapsulate)>,
+    /// `C_DecapsulateKey` (PKCS#11 3.2).
+    pub decapsulate: Option<Decapsulate>,
 }
 
 impl Entry {
@@ -261,6 +282,8 @@ impl Entry {
             derive: None,
             attest: None,
             derive_keys: None,
+            encapsulate: None,
+            decapsulate: None,
         }
     }
 }
@@ -283,6 +306,7 @@ impl Registry {
         encrypt_data::register(&mut r, provider);
         mldsa::register(&mut r, provider);
         kdf::register(&mut r, provider);
+        mlkem::register(&mut r, provider);
         crate::token::attest::register(&mut r);
         crate::token::timestamp::register(&mut r);
         crate::token::audit_attest::register(&mut r);
@@ -384,6 +408,7 @@ pub fn validate_import(provider: &dyn Provider, shape: Shape, attrs: &mut Attrs)
             ec::validate_import(provider, shape, attrs)
         }
         Shape::Public(CKK_ML_DSA) | Shape::Private(CKK_ML_DSA) => mldsa::validate_import(provider, shape, attrs),
+        Shape::Public(CKK_ML_KEM) | Shape::Private(CKK_ML_KEM) => mlkem::validate_import(provider, shape, attrs),
         _ => Ok(()),
     }
 }
@@ -437,9 +462,19 @@ mod tests {
                     f & CKF_DERIVE != 0,
                     "{name} {m}: CKF_DERIVE"
                 );
+                assert_eq!(e.encapsulate.is_some(), f & CKF_ENCAPSULATE != 0, "{name} {m}: CKF_ENCAPSULATE");
+                assert_eq!(e.decapsulate.is_some(), f & CKF_DECAPSULATE != 0, "{name} {m}: CKF_DECAPSULATE");
                 let uses_key = f
                     & !(CKF_DIGEST | CKF_GENERATE | CKF_GENERATE_KEY_PAIR)
-                    & (CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY | CKF_WRAP | CKF_UNWRAP | CKF_DERIVE)
+                    & (CKF_ENCRYPT
+                        | CKF_DECRYPT
+                        | CKF_SIGN
+                        | CKF_VERIFY
+                        | CKF_WRAP
+                        | CKF_UNWRAP
+                        | CKF_DERIVE
+                        | CKF_ENCAPSULATE
+                        | CKF_DECAPSULATE)
                     != 0;
                 assert_eq!(!e.key_types.is_empty(), uses_key, "{name} {m}: key types");
                 if e.info.ulMaxKeySize != 0 {

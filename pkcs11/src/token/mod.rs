@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod digest;
 pub mod general;
 pub mod kdf;
+pub mod kem;
 pub mod keys;
 pub mod login;
 pub mod objects;
