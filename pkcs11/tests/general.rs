@@ -110,7 +110,7 @@ fn get_info_describes_the_library() {
     let _h = Hsm::fresh();
     let mut info: CK_INFO = unsafe { std::mem::zeroed() };
     assert_eq!(call!(C_GetInfo, &mut info), CKR_OK);
-    assert_eq!((info.cryptokiVersion.major, info.cryptokiVersion.minor), (3, 2));
+    assert_eq!((info.cryptokiVersion.major, info.cryptokiVersion.minor), (3, 0));
     assert_eq!(&info.manufacturerID[..8], b"ferrohsm");
     assert!(info.manufacturerID[8..].iter().all(|&c| c == b' '), "blank padded");
     assert_eq!(call!(C_GetInfo, ptr::null_mut()), CKR_ARGUMENTS_BAD);
@@ -140,12 +140,17 @@ fn interfaces_offer_3_2_3_0_and_2_40() {
             (v.major, v.minor)
         })
         .collect();
-    assert_eq!(versions, vec![(3, 2), (3, 0), (2, 40)]);
+    assert_eq!(versions, vec![(3, 0), (3, 2), (2, 40)]);
 
-    // The default (no name, no version) is 3.2, as the cryptoki crate needs to find
-    // C_EncapsulateKey; its list starts as the 3.0 list does.
+    // The default (no name, no version) is 3.0, which interposers such as OpenSC's
+    // pkcs11-spy know; 3.2 is found by its version, and its list starts as the 3.0
+    // list does.
+    let mut default = ptr::null_mut();
+    assert_eq!(unsafe { get(ptr::null_mut(), ptr::null_mut(), &mut default, 0) }, CKR_OK);
+    assert_eq!(unsafe { *((*default).pFunctionList as *const CK_VERSION) }.minor, 0, "the default is 3.0");
+    let mut v32 = CK_VERSION { major: 3, minor: 2 };
     let mut out = ptr::null_mut();
-    assert_eq!(unsafe { get(ptr::null_mut(), ptr::null_mut(), &mut out, 0) }, CKR_OK);
+    assert_eq!(unsafe { get(c"PKCS 11".as_ptr() as *mut _, &mut v32, &mut out, 0) }, CKR_OK);
     let l32 = unsafe { &*((*out).pFunctionList as *const CK_FUNCTION_LIST_3_2) };
     assert_eq!((l32.version.major, l32.version.minor), (3, 2));
     assert_eq!(l32.C_Login.map(|p| p as usize), f3().C_Login.map(|p| p as usize));
@@ -162,13 +167,10 @@ fn interfaces_offer_3_2_3_0_and_2_40() {
     assert_eq!(words.len(), 68 + 24 + 12);
     assert!(words.iter().all(|&w| w != 0), "a function pointer of the 3.2 list is missing");
     // (tests/kem.rs calls the 3.2 functions on an initialised module.)
-    let mut v32 = CK_VERSION { major: 3, minor: 2 };
-    let mut by_version = ptr::null_mut();
-    assert_eq!(unsafe { get(c"PKCS 11".as_ptr() as *mut _, &mut v32, &mut by_version, 0) }, CKR_OK);
-    assert_eq!(by_version, out);
     let mut v30 = CK_VERSION { major: 3, minor: 0 };
     assert_eq!(unsafe { get(c"PKCS 11".as_ptr() as *mut _, &mut v30, &mut out, 0) }, CKR_OK);
     assert_eq!(unsafe { *((*out).pFunctionList as *const CK_VERSION) }.minor, 0);
+    assert_eq!(out, default, "3.0 by its version is the default");
 
     let mut out = ptr::null_mut();
     let mut v240 = CK_VERSION { major: 2, minor: 40 };
@@ -204,10 +206,10 @@ fn the_interface_handed_out_is_writable_as_pkcs11_spy_expects() {
     let mut n = 3;
     assert_eq!(unsafe { get_list(list.as_mut_ptr(), &mut n) }, CKR_OK);
     assert_eq!(list[0].pFunctionList, ours);
-    // The default is the 3.2 interface.
-    let mut v32 = CK_VERSION { major: 3, minor: 2 };
+    // The default is the 3.0 interface.
+    let mut v30 = CK_VERSION { major: 3, minor: 0 };
     let mut again: *mut CK_INTERFACE = ptr::null_mut();
-    assert_eq!(unsafe { get(ptr::null_mut(), &mut v32, &mut again, 0) }, CKR_OK);
+    assert_eq!(unsafe { get(ptr::null_mut(), &mut v30, &mut again, 0) }, CKR_OK);
     assert_eq!(again, out, "the same interface, found by its version, not by what the caller wrote");
     unsafe { (*out).pFunctionList = ours };
 }

@@ -282,21 +282,22 @@ unsafe impl Sync for Interface {}
 
 const INTERFACE_NAME: &CStr = c"PKCS 11";
 
-/// The interfaces, newest first. The first is the default that `C_GetInterface`
-/// returns for a null version: PKCS#11 3.2 §5.4.6 leaves the default to the token.
-/// 3.2 is safe to hand to callers written for 3.0 (pkcs11-tool, OpenSSL's
-/// pkcs11-provider check only that the major version is 3): the 3.2 list starts
-/// with the 3.0 list's fields in the same order, so a caller reading it as a
-/// `CK_FUNCTION_LIST_3_0` finds every function where it expects it.
+/// The interfaces. The first is the default that `C_GetInterface` returns for a null
+/// version (PKCS#11 3.2 §5.4.6 leaves the default to the token): 3.0, which every
+/// 3.0-aware caller and interposer knows. OpenSC's pkcs11-spy, given 3.2 as the
+/// default, stops logging (it wraps only the versions it knows); callers that want
+/// the 3.2 functions (`C_EncapsulateKey`, `C_DecapsulateKey`) ask for 3.2 by version,
+/// or take it from `C_GetInterfaceList`. The 3.2 list starts with the 3.0 list's
+/// fields in the same order.
 static INTERFACES: [Interface; 3] = [
     Interface(CK_INTERFACE {
         pInterfaceName: INTERFACE_NAME.as_ptr() as *mut CK_UTF8CHAR,
-        pFunctionList: &FUNCTIONS_3_2 as *const CK_FUNCTION_LIST_3_2 as *mut c_void,
+        pFunctionList: &FUNCTIONS_3_0 as *const CK_FUNCTION_LIST_3_0 as *mut c_void,
         flags: 0,
     }),
     Interface(CK_INTERFACE {
         pInterfaceName: INTERFACE_NAME.as_ptr() as *mut CK_UTF8CHAR,
-        pFunctionList: &FUNCTIONS_3_0 as *const CK_FUNCTION_LIST_3_0 as *mut c_void,
+        pFunctionList: &FUNCTIONS_3_2 as *const CK_FUNCTION_LIST_3_2 as *mut c_void,
         flags: 0,
     }),
     Interface(CK_INTERFACE {
@@ -353,7 +354,7 @@ pub unsafe extern "C" fn C_GetInterfaceList(pInterfacesList: *mut CK_INTERFACE, 
     })
 }
 
-/// `C_GetInterface`: by name (`"PKCS 11"` or null), version (null: the newest) and
+/// `C_GetInterface`: by name (`"PKCS 11"` or null), version (null: the default, 3.0) and
 /// flags (every requested flag must be offered; we offer none).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn C_GetInterface(

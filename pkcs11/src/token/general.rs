@@ -21,7 +21,7 @@ pub fn version() -> CK_VERSION {
 /// `C_GetInfo`.
 pub fn get_info() -> CK_INFO {
     CK_INFO {
-        cryptokiVersion: CK_VERSION { major: 3, minor: 2 },
+        cryptokiVersion: CK_VERSION { major: 3, minor: 0 },
         manufacturerID: padded(b"ferrohsm"),
         flags: 0,
         libraryDescription: padded(b"ferrohsm software HSM"),
