@@ -10,8 +10,8 @@
 
 It rewrites every generated file and MANIFEST.tsv (one line per file: the file, the
 package, its version, the path inside it, the source's SHA-256, cases kept of cases
-in the source, and the rule that chose them). Files under misc/ that no package
-ships (sp800-38a.txt, rfc7914-pbkdf2-sha256.txt, cavp/kbkdf/KBKDF-FB.txt,
+in the source, and the rule that chose them). Files that no package ships
+(misc/sp800-38a.txt, misc/rfc7914-pbkdf2-sha256.txt, cavp/kbkdf/KBKDF-FB.txt,
 cavp/kbkdf/KBKDF-DPL.txt) are written by hand and left alone. Subsets keep the source's
 lines verbatim (line endings normalised to LF) and add one leading comment that
 names the source and the rule; whole files are copied byte for byte.
