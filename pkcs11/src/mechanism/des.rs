@@ -23,6 +23,7 @@ use std::sync::Arc;
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
+use super::block::{BlockCipher, BlockOp, Mode};
 use super::hmac::{MacSign, MacVerify};
 use super::{CryptOp, Entry, Mechanism, Param, Registry, SignOp, VerifyOp};
 use crate::crypto::Provider;
@@ -133,147 +134,26 @@ fn crypt(provider: &dyn Provider, mech: &Mechanism, obj: &Object, encrypt: bool)
         }
         other => return Err(err(CKR_MECHANISM_INVALID, format!("{} is not a 3DES cipher", Mech(other)))),
     };
-    Ok(Box::new(BlockOp {
-        key: key(provider, obj)?,
-        mode,
-        encrypt,
-        iv,
-        buf: Zeroizing::new(Vec::with_capacity(DES_BLOCK)),
-    }))
+    Ok(Box::new(BlockOp::new(key(provider, obj)?, mode, encrypt, iv)))
 }
 
-/// The block modes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    /// `CKM_DES3_ECB`: whole blocks.
-    Ecb,
-    /// `CKM_DES3_CBC`: whole blocks.
-    Cbc,
-    /// `CKM_DES3_CBC_PAD`: PKCS#7 padding (RFC 5652 §6.3), 1 to 8 bytes.
-    CbcPad,
-}
-
-/// ECB, CBC and CBC with padding over the 8-byte block, single- and multi-part.
-/// The same protocol as the AES block modes in [`super::aes`] (which are bound to
-/// the AES key type and its 16-byte block): input that does not complete a block
-/// waits for the next part, and padded decryption holds back a last whole block
-/// until `Final`.
-struct BlockOp {
-    key: Arc<Des3Key>,
-    mode: Mode,
-    encrypt: bool,
-    /// The CBC chaining value.
-    iv: [u8; DES_BLOCK],
-    /// Input not yet processed.
-    buf: Zeroizing<Vec<u8>>,
-}
-
-impl BlockOp {
-    fn holds_back(&self) -> bool {
-        self.mode == Mode::CbcPad && !self.encrypt
+impl BlockCipher<DES_BLOCK> for Des3Key {
+    const NAME: &'static str = "3DES";
+    fn ecb_encrypt(&self, data: &mut [u8]) -> Result<()> {
+        Des3Key::ecb_encrypt(self, data);
+        Ok(())
     }
-
-    fn ready(&self, total: usize) -> usize {
-        let whole = total / DES_BLOCK * DES_BLOCK;
-        if self.holds_back() && whole == total { whole.saturating_sub(DES_BLOCK) } else { whole }
+    fn ecb_decrypt(&self, data: &mut [u8]) -> Result<()> {
+        Des3Key::ecb_decrypt(self, data);
+        Ok(())
     }
-
-    fn process(&mut self, data: &mut [u8]) {
-        match (self.mode, self.encrypt) {
-            (Mode::Ecb, true) => self.key.ecb_encrypt(data),
-            (Mode::Ecb, false) => self.key.ecb_decrypt(data),
-            (_, true) => self.key.cbc_encrypt(&mut self.iv, data),
-            (_, false) => self.key.cbc_decrypt(&mut self.iv, data),
-        }
+    fn cbc_encrypt(&self, iv: &mut [u8; DES_BLOCK], data: &mut [u8]) -> Result<()> {
+        Des3Key::cbc_encrypt(self, iv, data);
+        Ok(())
     }
-
-    fn length_error(&self) -> crate::error::Error {
-        if self.encrypt {
-            err(CKR_DATA_LEN_RANGE, "the data is not a whole number of 3DES blocks")
-        } else {
-            err(CKR_ENCRYPTED_DATA_LEN_RANGE, "the ciphertext is not a whole number of 3DES blocks")
-        }
-    }
-}
-
-/// Removes PKCS#7 padding from the last block, in time independent of the padding.
-fn unpad(block: &[u8]) -> Option<usize> {
-    let p = block[DES_BLOCK - 1];
-    let mut bad = u8::from(p == 0) | u8::from(p as usize > DES_BLOCK);
-    for (i, b) in block.iter().enumerate() {
-        let in_pad = u8::from(DES_BLOCK - i <= p as usize);
-        bad |= in_pad & u8::from(*b != p);
-    }
-    (std::hint::black_box(bad) == 0).then(|| DES_BLOCK - p as usize)
-}
-
-impl CryptOp for BlockOp {
-    fn update_len(&self, input_len: usize) -> usize {
-        self.ready(self.buf.len() + input_len)
-    }
-
-    fn update(&mut self, input: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let n = self.ready(self.buf.len() + input.len());
-        let from_buf = n.min(self.buf.len());
-        let from_input = n - from_buf;
-        let mut out = Zeroizing::new(Vec::with_capacity(n));
-        out.extend_from_slice(&self.buf[..from_buf]);
-        out.extend_from_slice(&input[..from_input]);
-        self.buf.drain(..from_buf);
-        self.buf.extend_from_slice(&input[from_input..]);
-        self.process(&mut out);
-        Ok(out)
-    }
-
-    fn finish_len(&self) -> usize {
-        match (self.mode, self.encrypt) {
-            (Mode::CbcPad, true) => DES_BLOCK,
-            (Mode::CbcPad, false) => self.buf.len().saturating_sub(1),
-            _ => 0,
-        }
-    }
-
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
-        match (self.mode, self.encrypt) {
-            (Mode::CbcPad, true) => {
-                let p = DES_BLOCK - self.buf.len();
-                let mut last = std::mem::take(&mut self.buf);
-                last.resize(DES_BLOCK, p as u8);
-                self.process(&mut last);
-                Ok(last)
-            }
-            (Mode::CbcPad, false) => {
-                if self.buf.len() != DES_BLOCK {
-                    return Err(self.length_error());
-                }
-                let mut last = std::mem::take(&mut self.buf);
-                self.process(&mut last);
-                let n =
-                    unpad(&last).ok_or_else(|| err(CKR_ENCRYPTED_DATA_INVALID, "the PKCS#7 padding is malformed"))?;
-                last.truncate(n);
-                Ok(last)
-            }
-            _ if !self.buf.is_empty() => Err(self.length_error()),
-            _ => Ok(Zeroizing::new(Vec::new())),
-        }
-    }
-
-    fn one_shot_len(&self, input_len: usize) -> usize {
-        match (self.mode, self.encrypt) {
-            (Mode::CbcPad, true) => (input_len / DES_BLOCK + 1) * DES_BLOCK,
-            (Mode::CbcPad, false) => input_len.saturating_sub(1),
-            _ => input_len,
-        }
-    }
-
-    fn one_shot(&mut self, input: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let whole = input.len().is_multiple_of(DES_BLOCK);
-        if (self.mode != Mode::CbcPad || !self.encrypt) && !whole || (self.holds_back() && input.is_empty()) {
-            return Err(self.length_error());
-        }
-        let mut out = self.update(input)?;
-        out.extend_from_slice(&self.finish()?);
-        Ok(out)
+    fn cbc_decrypt(&self, iv: &mut [u8; DES_BLOCK], data: &mut [u8]) -> Result<()> {
+        Des3Key::cbc_decrypt(self, iv, data);
+        Ok(())
     }
 }
 
@@ -301,15 +181,6 @@ fn verify(provider: &dyn Provider, mech: &Mechanism, obj: &Object) -> Result<Box
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pkcs7_padding_is_checked() {
-        assert_eq!(unpad(&[1, 2, 3, 4, 5, 3, 3, 3]), Some(5));
-        assert_eq!(unpad(&[8; 8]), Some(0));
-        assert_eq!(unpad(&[1, 2, 3, 4, 5, 6, 7, 0]), None);
-        assert_eq!(unpad(&[9; 8]), None);
-        assert_eq!(unpad(&[1, 2, 3, 4, 5, 6, 2, 3]), None);
-    }
 
     #[test]
     fn generated_keys_have_odd_parity_and_distinct_halves() {

@@ -9,6 +9,7 @@
 //! [`mldsa`] (ML-DSA, PKCS#11 3.2), [`mlkem`] (ML-KEM, PKCS#11 3.2).
 
 pub mod aes;
+pub mod block;
 pub mod des;
 pub mod digest;
 pub mod ec;
