@@ -8,15 +8,12 @@
 //! token layer ([`crate::token::kem`]) turns the shared secret into a key object.
 
 use cryptoki_sys::*;
-use der::Encode;
-use der::asn1::{BitStringRef, ObjectIdentifier};
-use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use zeroize::Zeroizing;
 
-use super::{Entry, Mechanism, Registry};
+use super::{Entry, Mechanism, Registry, public_key_info};
 use crate::crypto::Provider;
 use crate::crypto::pqc::MlKemSet;
-use crate::error::{Attr, Error, Result, err};
+use crate::error::{Error, Result, err};
 use crate::object::{Attrs, Object, Shape};
 
 /// Key sizes in `CK_MECHANISM_INFO`: the parameter sets, `CKP_ML_KEM_512` to
@@ -56,28 +53,8 @@ pub fn parameter_set(attrs: &Attrs) -> Result<MlKemSet> {
     })
 }
 
-/// The key's SubjectPublicKeyInfo (RFC 9935: the algorithm OID without parameters,
-/// the raw encapsulation key as the BIT STRING).
-pub fn spki(set: MlKemSet, public: &[u8]) -> Result<Vec<u8>> {
-    let der_err = |e: der::Error| err(CKR_GENERAL_ERROR, format!("DER encoding failed: {e}"));
-    let oid = ObjectIdentifier::new(set.oid()).map_err(|e| err(CKR_GENERAL_ERROR, format!("{e}")))?;
-    let algorithm = AlgorithmIdentifierRef { oid, parameters: None };
-    let key = BitStringRef::from_bytes(public).map_err(der_err)?;
-    SubjectPublicKeyInfoRef { algorithm, subject_public_key: key }.to_der().map_err(der_err)
-}
-
 fn fill_public_key_info(attrs: &mut Attrs, set: MlKemSet, public: &[u8]) -> Result<()> {
-    let info = spki(set, public)?;
-    match attrs.get(CKA_PUBLIC_KEY_INFO) {
-        Some(given) if !given.is_empty() && given != info.as_slice() => Err(err(
-            CKR_TEMPLATE_INCONSISTENT,
-            format!("{} is not the SubjectPublicKeyInfo of this key", Attr(CKA_PUBLIC_KEY_INFO)),
-        )),
-        _ => {
-            attrs.set(CKA_PUBLIC_KEY_INFO, info);
-            Ok(())
-        }
-    }
+    public_key_info::fill(attrs, public_key_info::without_parameters(set.oid(), public)?)
 }
 
 /// `C_GenerateKeyPair` (PKCS#11 3.2 §6.68): the parameter set comes from the public
@@ -85,19 +62,7 @@ fn fill_public_key_info(attrs: &mut Attrs, set: MlKemSet, public: &[u8]) -> Resu
 /// fresh seed d‖z from the system generator makes the pair.
 fn generate(p: &dyn Provider, mech: &Mechanism, public: &mut Attrs, private: &mut Attrs) -> Result<()> {
     mech.no_parameter()?;
-    let set = match (public.ulong(CKA_PARAMETER_SET), private.ulong(CKA_PARAMETER_SET)) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(err(CKR_TEMPLATE_INCONSISTENT, "the templates give different CKA_PARAMETER_SETs"));
-        }
-        (Some(_), _) => parameter_set(public)?,
-        (None, Some(_)) => parameter_set(private)?,
-        (None, None) => return Err(err(CKR_TEMPLATE_INCOMPLETE, "the public key template has no CKA_PARAMETER_SET")),
-    };
-    for a in [&*public, &*private] {
-        if a.get(CKA_PUBLIC_KEY_INFO).is_some_and(|v| !v.is_empty()) {
-            return Err(err(CKR_TEMPLATE_INCONSISTENT, "CKA_PUBLIC_KEY_INFO of a key not yet generated"));
-        }
-    }
+    let set = parameter_set(public_key_info::parameter_set_template(public, private)?)?;
     let mut seed = Zeroizing::new([0u8; MlKemSet::SEED_LEN]);
     getrandom::fill(&mut *seed).map_err(|_| err(CKR_FUNCTION_FAILED, "system random generator failed"))?;
     let (ek, mut dk) = p.ml_kem_keygen(set, &*seed)?;

@@ -19,6 +19,7 @@ pub mod kdf;
 pub mod mldsa;
 pub mod mlkem;
 pub mod ops;
+pub mod public_key_info;
 pub mod rsa;
 
 use std::collections::BTreeMap;

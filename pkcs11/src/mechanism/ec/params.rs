@@ -7,7 +7,7 @@ use der::{Decode, Encode};
 use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 
 use crate::crypto::ec::Curve;
-use crate::error::{Attr, Error, Result, err};
+use crate::error::{Error, Result, err};
 use crate::object::Attrs;
 
 /// `id-ecPublicKey` (RFC 5480 §2.1.1).
@@ -152,17 +152,7 @@ pub fn spki(curve: Curve, public: &[u8]) -> Result<Vec<u8>> {
 /// gave: it must be the key's SubjectPublicKeyInfo (`CKR_TEMPLATE_INCONSISTENT`
 /// otherwise, as it contradicts the key's other attributes).
 pub fn fill_public_key_info(attrs: &mut Attrs, curve: Curve, public: &[u8]) -> Result<()> {
-    let info = spki(curve, public)?;
-    match attrs.get(CKA_PUBLIC_KEY_INFO) {
-        Some(given) if !given.is_empty() && given != info.as_slice() => Err(err(
-            CKR_TEMPLATE_INCONSISTENT,
-            format!("{} is not the SubjectPublicKeyInfo of this key", Attr(CKA_PUBLIC_KEY_INFO)),
-        )),
-        _ => {
-            attrs.set(CKA_PUBLIC_KEY_INFO, info);
-            Ok(())
-        }
-    }
+    crate::mechanism::public_key_info::fill(attrs, spki(curve, public)?)
 }
 
 fn der_error(e: der::Error) -> Error {
