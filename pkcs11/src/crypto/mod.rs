@@ -18,6 +18,7 @@ pub mod pqc;
 pub mod rsa;
 #[cfg(feature = "rustcrypto")]
 mod rustcrypto;
+pub mod sha3;
 pub mod sym;
 
 use cryptoki_sys::*;
