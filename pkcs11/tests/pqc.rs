@@ -272,14 +272,129 @@ fn mechanism_info_lists_what_is_offered() {
     let (r, i) = info(CKM_ML_DSA_KEY_PAIR_GEN);
     assert_rv!(r, CKR_OK);
     assert_eq!((i.flags, i.ulMinKeySize, i.ulMaxKeySize), (CKF_GENERATE_KEY_PAIR, CKP_ML_DSA_44, CKP_ML_DSA_87));
-    for m in [CKM_ML_DSA, CKM_HASH_ML_DSA, CKM_HASH_ML_DSA_SHA224, CKM_HASH_ML_DSA_SHA512] {
+    for m in [CKM_ML_DSA, CKM_HASH_ML_DSA, CKM_HASH_ML_DSA_SHA224, CKM_HASH_ML_DSA_SHA512]
+        .into_iter()
+        .chain(SHA3_MECHS.iter().map(|(m, _, _)| *m))
+    {
         let (r, i) = info(m);
         assert_rv!(r, CKR_OK);
-        assert_eq!(i.flags, CKF_SIGN | CKF_VERIFY, "{m:#x}");
+        assert_eq!(
+            (i.flags, i.ulMinKeySize, i.ulMaxKeySize),
+            (CKF_SIGN | CKF_VERIFY, CKP_ML_DSA_44, CKP_ML_DSA_87),
+            "{m:#x}"
+        );
     }
-    // Not offered: SHA-3 and SHAKE pre-hashes.
-    for m in [CKM_HASH_ML_DSA_SHA3_256, CKM_HASH_ML_DSA_SHAKE128] {
-        assert_rv!(info(m).0, CKR_MECHANISM_INVALID);
+    // The mechanism list names them too.
+    let mut n: CK_ULONG = 0;
+    assert_rv!(call!(C_GetMechanismList, 0, ptr::null_mut(), &mut n), CKR_OK);
+    let mut list = vec![0 as CK_MECHANISM_TYPE; n as usize];
+    assert_rv!(call!(C_GetMechanismList, 0, list.as_mut_ptr(), &mut n), CKR_OK);
+    for (m, _, _) in SHA3_MECHS {
+        assert!(list.contains(&m), "{m:#x} in the mechanism list");
+    }
+}
+
+/// The SHA-3 and SHAKE HashML-DSA mechanisms, the hash for `CKM_HASH_ML_DSA` (none
+/// for SHAKE: PKCS#11 3.2 has no SHAKE digest mechanism), and the last arc of the
+/// pre-hash OID 2.16.840.1.101.3.4.2.x (FIPS 204 §5.4).
+const SHA3_MECHS: [(CK_MECHANISM_TYPE, Option<CK_MECHANISM_TYPE>, u8); 6] = [
+    (CKM_HASH_ML_DSA_SHA3_224, Some(CKM_SHA3_224), 7),
+    (CKM_HASH_ML_DSA_SHA3_256, Some(CKM_SHA3_256), 8),
+    (CKM_HASH_ML_DSA_SHA3_384, Some(CKM_SHA3_384), 9),
+    (CKM_HASH_ML_DSA_SHA3_512, Some(CKM_SHA3_512), 10),
+    (CKM_HASH_ML_DSA_SHAKE128, None, 11),
+    (CKM_HASH_ML_DSA_SHAKE256, None, 12),
+];
+
+/// The pre-hash of `msg` computed here, apart from the module (FIPS 204 §5.4:
+/// SHAKE128 gives 256 bits, SHAKE256 512).
+fn test_prehash(m: CK_MECHANISM_TYPE, msg: &[u8]) -> Vec<u8> {
+    use sha3::Digest;
+    use shake::digest::{ExtendableOutput, Update};
+    fn xof<X: Update + ExtendableOutput + Default>(msg: &[u8], n: usize) -> Vec<u8> {
+        let mut h = X::default();
+        h.update(msg);
+        let mut out = vec![0u8; n];
+        h.finalize_xof_into(&mut out);
+        out
+    }
+    match m {
+        CKM_HASH_ML_DSA_SHA3_224 => sha3::Sha3_224::digest(msg).to_vec(),
+        CKM_HASH_ML_DSA_SHA3_256 => sha3::Sha3_256::digest(msg).to_vec(),
+        CKM_HASH_ML_DSA_SHA3_384 => sha3::Sha3_384::digest(msg).to_vec(),
+        CKM_HASH_ML_DSA_SHA3_512 => sha3::Sha3_512::digest(msg).to_vec(),
+        CKM_HASH_ML_DSA_SHAKE128 => xof::<shake::Shake128>(msg, 32),
+        CKM_HASH_ML_DSA_SHAKE256 => xof::<shake::Shake256>(msg, 64),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn hash_ml_dsa_with_sha3_and_shake_signs_verifies_and_matches_an_independent_pre_hash() {
+    use ml_dsa::{EncodedSignature, EncodedVerifyingKey, MlDsa44, Signature, VerifyingKey};
+    let (h, s) = Hsm::ready();
+    let (public, private) = pair_templates(CKP_ML_DSA_44, "mldsa-sha3");
+    let (hp, hq) = h.generate_pair(s, CKM_ML_DSA_KEY_PAIR_GEN, &public, &private).unwrap();
+    let pk = h.get(s, hp, CKA_VALUE).unwrap();
+    let vk = VerifyingKey::<MlDsa44>::decode(&EncodedVerifyingKey::<MlDsa44>::try_from(pk.as_slice()).unwrap());
+    let msg = b"post-quantum message hashed with Keccak";
+    let ctx = b"sha3-ctx";
+    for (m, hash, arc) in SHA3_MECHS {
+        let mut p = context_param(CKH_DETERMINISTIC_REQUIRED, ctx);
+        // Single-part and multi-part give the same (deterministic) signature.
+        let one = sign_with(s, &mut mech_with(m, &mut p), hq, msg).unwrap();
+        let parts = sign_parts(s, &mut mech_with(m, &mut p), hq, &[&msg[..5], b"", &msg[5..20], &msg[20..]]);
+        assert_eq!(one, parts, "{m:#x}: multi-part equals single-part");
+        assert_eq!(one.len(), 2420);
+        assert_rv!(verify_with(s, &mut mech_with(m, &mut p), hp, msg, &one), CKR_OK);
+        // Hedged signs too, and verifies.
+        let mut hedged = context_param(CKH_HEDGE_REQUIRED, ctx);
+        let hsig = sign_with(s, &mut mech_with(m, &mut hedged), hq, msg).unwrap();
+        assert_ne!(hsig, one);
+        assert_rv!(verify_with(s, &mut mech_with(m, &mut p), hp, msg, &hsig), CKR_OK);
+        // Tampering is refused: the signature, the message, the context, the hash.
+        let mut bad = one.clone();
+        bad[7] ^= 0x40;
+        assert_rv!(verify_with(s, &mut mech_with(m, &mut p), hp, msg, &bad), CKR_SIGNATURE_INVALID);
+        assert_rv!(verify_with(s, &mut mech_with(m, &mut p), hp, b"another message", &one), CKR_SIGNATURE_INVALID);
+        let mut other = context_param(CKH_DETERMINISTIC_REQUIRED, b"other");
+        assert_rv!(verify_with(s, &mut mech_with(m, &mut other), hp, msg, &one), CKR_SIGNATURE_INVALID);
+        assert_rv!(
+            verify_with(s, &mut mech_with(CKM_HASH_ML_DSA_SHA256, &mut p), hp, msg, &one),
+            CKR_SIGNATURE_INVALID
+        );
+        assert_rv!(verify_with(s, &mut mech_with(m, &mut p), hp, msg, &one[1..]), CKR_SIGNATURE_LEN_RANGE);
+
+        // Independently: M' = 1 ‖ |ctx| ‖ ctx ‖ OID ‖ PH(M) built here, with the
+        // pre-hash from the sha3/shake crates, verifies under FIPS 204 Verify_internal.
+        let digest = test_prehash(m, msg);
+        let mut m_prime = vec![1, ctx.len() as u8];
+        m_prime.extend_from_slice(ctx);
+        m_prime.extend_from_slice(&[0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, arc]);
+        m_prime.extend_from_slice(&digest);
+        let sig =
+            Signature::<MlDsa44>::decode(&EncodedSignature::<MlDsa44>::try_from(one.as_slice()).unwrap()).unwrap();
+        assert!(vk.verify_internal(&m_prime, &sig), "{m:#x}: M' built apart verifies");
+        let mut wrong = m_prime.clone();
+        *wrong.last_mut().unwrap() ^= 1;
+        assert!(!vk.verify_internal(&wrong, &sig));
+
+        // CKM_HASH_ML_DSA over the digest computed here: the same M'.
+        if let Some(hash) = hash {
+            let mut hp_param = CK_HASH_SIGN_ADDITIONAL_CONTEXT {
+                hedgeVariant: CKH_DETERMINISTIC_REQUIRED,
+                pContext: ctx.as_ptr() as *mut _,
+                ulContextLen: ctx.len() as CK_ULONG,
+                hash,
+            };
+            assert_rv!(verify_with(s, &mut mech_with(CKM_HASH_ML_DSA, &mut hp_param), hp, &digest, &one), CKR_OK);
+            let g = sign_with(s, &mut mech_with(CKM_HASH_ML_DSA, &mut hp_param), hq, &digest).unwrap();
+            assert_eq!(g, one, "{m:#x}: CKM_HASH_ML_DSA over the digest signs the same");
+            assert_rv!(
+                rv(sign_with(s, &mut mech_with(CKM_HASH_ML_DSA, &mut hp_param), hq, &digest[1..])),
+                CKR_DATA_LEN_RANGE
+            );
+        }
     }
 }
 
