@@ -19,6 +19,7 @@ pub mod rsa;
 #[cfg(feature = "rustcrypto")]
 mod rustcrypto;
 pub mod sha3;
+pub mod slhdsa;
 pub mod sym;
 
 use cryptoki_sys::*;
