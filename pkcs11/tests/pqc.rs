@@ -440,3 +440,145 @@ fn the_birth_certificate_carries_the_ml_dsa_public_key() {
     assert_eq!(h.get(s, hp, CKA_PUBLIC_KEY_INFO).unwrap(), spki);
     assert!(cert.windows(spki.len()).any(|w| w == spki.as_slice()), "the certificate holds the ML-DSA SPKI");
 }
+
+/// SLH-DSA "f" sets tested here (the "s" sets sign too slowly for a debug build):
+/// (parameter set, public key, signature length).
+const SLH_SETS: [(CK_ULONG, usize, usize); 2] =
+    [(CKP_SLH_DSA_SHA2_128F, 32, 17088), (CKP_SLH_DSA_SHAKE_128F, 32, 17088)];
+
+#[test]
+fn slh_dsa_signs_and_verifies_and_refuses_tampering() {
+    let (h, s) = Hsm::ready();
+    for (set, pk_len, sig_len) in SLH_SETS {
+        let (public, private) = pair_templates(set, "slh");
+        let (hp, hq) = h.generate_pair(s, CKM_SLH_DSA_KEY_PAIR_GEN, &public, &private).unwrap();
+        assert_eq!(h.get_ulong(s, hp, CKA_KEY_TYPE), CKK_SLH_DSA);
+        assert_eq!(h.get_ulong(s, hq, CKA_PARAMETER_SET), set);
+        let pk = h.get(s, hp, CKA_VALUE).unwrap();
+        assert_eq!(pk.len(), pk_len);
+        assert_rv!(rv(h.get(s, hq, CKA_VALUE)), CKR_ATTRIBUTE_SENSITIVE);
+        assert!(h.get_bool(s, hq, CKA_LOCAL));
+        let info = h.get(s, hp, CKA_PUBLIC_KEY_INFO).unwrap();
+        assert_eq!(info, h.get(s, hq, CKA_PUBLIC_KEY_INFO).unwrap());
+        assert!(info.ends_with(&pk));
+
+        let msg = b"stateless hash-based message";
+        // Deterministic with a context: single-part equals multi-part.
+        let mut p = context_param(CKH_DETERMINISTIC_REQUIRED, b"slh-ctx");
+        let sig = sign_with(s, &mut mech_with(CKM_SLH_DSA, &mut p), hq, msg).unwrap();
+        assert_eq!(sig.len(), sig_len);
+        let parts = sign_parts(s, &mut mech_with(CKM_SLH_DSA, &mut p), hq, &[&msg[..9], &msg[9..]]);
+        assert_eq!(parts, sig);
+        assert_rv!(verify_with(s, &mut mech_with(CKM_SLH_DSA, &mut p), hp, msg, &sig), CKR_OK);
+        // Tampering: the signature, the message, the context, the length.
+        let mut bad = sig.clone();
+        bad[sig_len / 2] ^= 1;
+        assert_rv!(verify_with(s, &mut mech_with(CKM_SLH_DSA, &mut p), hp, msg, &bad), CKR_SIGNATURE_INVALID);
+        assert_rv!(verify_with(s, &mut mech_with(CKM_SLH_DSA, &mut p), hp, b"other", &sig), CKR_SIGNATURE_INVALID);
+        assert_rv!(verify_with(s, &mut mech(CKM_SLH_DSA), hp, msg, &sig), CKR_SIGNATURE_INVALID);
+        assert_rv!(verify_with(s, &mut mech(CKM_SLH_DSA), hp, msg, &sig[1..]), CKR_SIGNATURE_LEN_RANGE);
+        // No parameter: hedged, empty context; differs from the deterministic one.
+        let hedged = sign_with(s, &mut mech(CKM_SLH_DSA), hq, msg).unwrap();
+        assert_rv!(verify_with(s, &mut mech(CKM_SLH_DSA), hp, msg, &hedged), CKR_OK);
+        let mut empty_det = context_param(CKH_DETERMINISTIC_REQUIRED, b"");
+        assert_ne!(hedged, sign_with(s, &mut mech_with(CKM_SLH_DSA, &mut empty_det), hq, msg).unwrap());
+        // Refusals: an ML-DSA mechanism on it, a bad hedge, a long context.
+        assert_rv!(rv(sign_with(s, &mut mech(CKM_ML_DSA), hq, msg)), CKR_KEY_TYPE_INCONSISTENT);
+        let mut odd = context_param(7, b"");
+        assert_rv!(rv(sign_with(s, &mut mech_with(CKM_SLH_DSA, &mut odd), hq, msg)), CKR_MECHANISM_PARAM_INVALID);
+        let long = vec![0u8; 256];
+        let mut long = context_param(CKH_HEDGE_PREFERRED, &long);
+        assert_rv!(rv(sign_with(s, &mut mech_with(CKM_SLH_DSA, &mut long), hq, msg)), CKR_MECHANISM_PARAM_INVALID);
+
+        // The public key imported verifies the same; a wrong length or set is refused.
+        let import = |set: CK_ULONG, v: &[u8]| {
+            Tmpl::new()
+                .class(CKO_PUBLIC_KEY)
+                .ulong(CKA_KEY_TYPE, CKK_SLH_DSA)
+                .ulong(CKA_PARAMETER_SET, set)
+                .bytes(CKA_VALUE, v)
+        };
+        let hi = h.create(s, &import(set, &pk)).unwrap();
+        assert_eq!(h.get(s, hi, CKA_PUBLIC_KEY_INFO).unwrap(), info);
+        assert_rv!(verify_with(s, &mut mech_with(CKM_SLH_DSA, &mut p), hi, msg, &sig), CKR_OK);
+        assert_rv!(rv(h.create(s, &import(set, &pk[1..]))), CKR_ATTRIBUTE_VALUE_INVALID);
+        assert_rv!(rv(h.create(s, &import(CKP_SLH_DSA_SHA2_192F, &pk))), CKR_ATTRIBUTE_VALUE_INVALID);
+    }
+    // Generation needs a known parameter set.
+    let no_set = Tmpl::new().token(false);
+    assert_rv!(rv(h.generate_pair(s, CKM_SLH_DSA_KEY_PAIR_GEN, &no_set, &Tmpl::new())), CKR_TEMPLATE_INCOMPLETE);
+    let bad_set = Tmpl::new().ulong(CKA_PARAMETER_SET, 13);
+    assert_rv!(rv(h.generate_pair(s, CKM_SLH_DSA_KEY_PAIR_GEN, &bad_set, &Tmpl::new())), CKR_ATTRIBUTE_VALUE_INVALID);
+    let (public, _) = pair_templates(CKP_SLH_DSA_SHA2_128F, "slh");
+    let in_private = Tmpl::new().ulong(CKA_PARAMETER_SET, CKP_SLH_DSA_SHA2_128F);
+    assert_rv!(rv(h.generate_pair(s, CKM_SLH_DSA_KEY_PAIR_GEN, &public, &in_private)), CKR_ATTRIBUTE_READ_ONLY);
+}
+
+/// A private key imported from its value signs; one whose PK.root is not the one
+/// its seeds give is refused.
+#[test]
+fn slh_dsa_private_keys_import_when_consistent() {
+    let (h, s) = Hsm::ready();
+    let (public, private) = pair_templates(CKP_SLH_DSA_SHA2_128F, "slh-src");
+    let private = private.bool(CKA_SENSITIVE, false).bool(CKA_EXTRACTABLE, true);
+    let (hp, hq) = h.generate_pair(s, CKM_SLH_DSA_KEY_PAIR_GEN, &public, &private).unwrap();
+    let sk = h.get(s, hq, CKA_VALUE).unwrap();
+    assert_eq!(sk.len(), 64);
+    assert!(sk.ends_with(&h.get(s, hp, CKA_VALUE).unwrap()), "SK ends with PK.seed ‖ PK.root");
+    let import = |v: &[u8]| {
+        Tmpl::new()
+            .class(CKO_PRIVATE_KEY)
+            .ulong(CKA_KEY_TYPE, CKK_SLH_DSA)
+            .ulong(CKA_PARAMETER_SET, CKP_SLH_DSA_SHA2_128F)
+            .bytes(CKA_VALUE, v)
+    };
+    let hi = h.create(s, &import(&sk)).unwrap();
+    let msg = b"imported";
+    let sig = sign_with(s, &mut mech(CKM_SLH_DSA), hi, msg).unwrap();
+    assert_rv!(verify_with(s, &mut mech(CKM_SLH_DSA), hp, msg, &sig), CKR_OK);
+    let mut bad = sk.clone();
+    bad[63] ^= 1;
+    assert_rv!(rv(h.create(s, &import(&bad))), CKR_ATTRIBUTE_VALUE_INVALID);
+    assert_rv!(rv(h.create(s, &import(&sk[..63]))), CKR_ATTRIBUTE_VALUE_INVALID);
+}
+
+/// After a restart the sealed key still signs; the birth certificate carries the
+/// SLH-DSA SubjectPublicKeyInfo: `id-slh-dsa-shake-128f` (2.16.840.1.101.3.4.3.27),
+/// no parameters, the raw public key as the BIT STRING.
+#[test]
+fn slh_dsa_keys_sign_after_a_restart_and_are_attested() {
+    let (mut h, s) = Hsm::ready();
+    let (public, private) = pair_templates(CKP_SLH_DSA_SHAKE_128F, "slh-kept");
+    let (hp, _) = h.generate_pair(s, CKM_SLH_DSA_KEY_PAIR_GEN, &public, &private).unwrap();
+    let pk = h.get(s, hp, CKA_VALUE).unwrap();
+    let mut spki = vec![0x30, 0x30, 0x30, 0x0b, 0x06, 0x09];
+    spki.extend_from_slice(&[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x1b]);
+    spki.extend_from_slice(&[0x03, 0x21, 0x00]);
+    spki.extend_from_slice(&pk);
+    assert_eq!(h.get(s, hp, CKA_PUBLIC_KEY_INFO).unwrap(), spki);
+    let certs = h.find(s, &Tmpl::new().class(CKO_CERTIFICATE).label("attestation:slh-kept"));
+    assert_eq!(certs.len(), 1, "one birth certificate");
+    let cert = h.get(s, certs[0], CKA_VALUE).unwrap();
+    assert!(cert.windows(spki.len()).any(|w| w == spki.as_slice()), "the certificate holds the SLH-DSA SPKI");
+
+    h.restart();
+    let s = h.open(0, true);
+    assert_rv!(h.login(s, CKU_USER, USER_PIN), CKR_OK);
+    let find = |class| {
+        let t = Tmpl::new().class(class).ulong(CKA_KEY_TYPE, CKK_SLH_DSA).label("slh-kept");
+        let found = h.find(s, &t);
+        assert_eq!(found.len(), 1);
+        found[0]
+    };
+    let (hp, hq) = (find(CKO_PUBLIC_KEY), find(CKO_PRIVATE_KEY));
+    assert_eq!(h.get(s, hp, CKA_VALUE).unwrap(), pk);
+    let sig = sign_with(s, &mut mech(CKM_SLH_DSA), hq, b"after restart").unwrap();
+    assert_rv!(verify_with(s, &mut mech(CKM_SLH_DSA), hp, b"after restart", &sig), CKR_OK);
+    let info = |m| {
+        let mut i = CK_MECHANISM_INFO::default();
+        assert_rv!(call!(C_GetMechanismInfo, 0, m, &mut i), CKR_OK);
+        (i.flags, i.ulMinKeySize, i.ulMaxKeySize)
+    };
+    assert_eq!(info(CKM_SLH_DSA_KEY_PAIR_GEN), (CKF_GENERATE_KEY_PAIR, CKP_SLH_DSA_SHA2_128S, CKP_SLH_DSA_SHAKE_256F));
+    assert_eq!(info(CKM_SLH_DSA), (CKF_SIGN | CKF_VERIFY, CKP_SLH_DSA_SHA2_128S, CKP_SLH_DSA_SHAKE_256F));
+}
