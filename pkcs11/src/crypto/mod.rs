@@ -18,6 +18,8 @@ pub mod pqc;
 pub mod rsa;
 #[cfg(feature = "rustcrypto")]
 mod rustcrypto;
+pub mod sha3;
+pub mod slhdsa;
 pub mod sym;
 
 use cryptoki_sys::*;

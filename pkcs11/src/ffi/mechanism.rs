@@ -126,6 +126,7 @@ pub(crate) unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
                 Param::EncryptData { iv: d.iv.to_vec(), data: inner(ty, d.pData, d.length)? }
             }
             CKM_ML_DSA
+            | CKM_SLH_DSA
             | CKM_HASH_ML_DSA_SHA224
             | CKM_HASH_ML_DSA_SHA256
             | CKM_HASH_ML_DSA_SHA384

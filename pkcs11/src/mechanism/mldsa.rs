@@ -1,7 +1,8 @@
 //! ML-DSA (FIPS 204) as PKCS#11 3.2 defines it (§6.67): `CKM_ML_DSA_KEY_PAIR_GEN`,
 //! `CKM_ML_DSA` (pure, with `CK_SIGN_ADDITIONAL_CONTEXT`), `CKM_HASH_ML_DSA` (the
 //! caller's hash, with `CK_HASH_SIGN_ADDITIONAL_CONTEXT`) and
-//! `CKM_HASH_ML_DSA_SHA224` to `_SHA512` (HashML-DSA, hashing here).
+//! `CKM_HASH_ML_DSA_SHA224` to `_SHA512`, `_SHA3_224` to `_SHA3_512`, `_SHAKE128` and
+//! `_SHAKE256` (HashML-DSA, hashing here).
 //!
 //! Keys: `CKK_ML_DSA`, the parameter set in `CKA_PARAMETER_SET` (`CKP_ML_DSA_44`,
 //! `_65`, `_87`); the public key (pkEncode) in the public key's `CKA_VALUE`; the
@@ -9,9 +10,6 @@
 //! `CKA_VALUE`, both secret (sealed at rest, see object/rules.rs). The constants are
 //! cryptoki-sys 0.5's, generated from the OASIS PKCS#11 3.2 headers; docs/mechanisms-pqc.md
 //! lists them with the values checked against OpenSC's `pkcs11.h`.
-//!
-//! The SHA-3 and SHAKE HashML-DSA variants are not offered (no SHA-3 in the
-//! providers yet), so the registry does not list them.
 
 use std::sync::Arc;
 
@@ -20,6 +18,7 @@ use zeroize::Zeroizing;
 
 use super::{Entry, Mechanism, Param, Registry, SignOp, VerifyOp, ops::Collect, public_key_info};
 use crate::crypto::pqc::{MlDsaSet, MlDsaSigner, MlDsaVerifier};
+use crate::crypto::sha3::Sha3Alg;
 use crate::crypto::{HashAlg, Hasher, Provider};
 use crate::error::{Error, Result, err};
 use crate::object::{Attrs, Object, Shape};
@@ -41,12 +40,78 @@ pub const SIGN_INFO: CK_MECHANISM_INFO =
     CK_MECHANISM_INFO { ulMinKeySize: MIN, ulMaxKeySize: MAX, flags: CKF_SIGN | CKF_VERIFY };
 
 /// The HashML-DSA mechanisms with a fixed hash, and their hashes.
-const HASHED: [(CK_MECHANISM_TYPE, HashAlg); 4] = [
-    (CKM_HASH_ML_DSA_SHA224, HashAlg::Sha224),
-    (CKM_HASH_ML_DSA_SHA256, HashAlg::Sha256),
-    (CKM_HASH_ML_DSA_SHA384, HashAlg::Sha384),
-    (CKM_HASH_ML_DSA_SHA512, HashAlg::Sha512),
+const HASHED: [(CK_MECHANISM_TYPE, PreHash); 10] = [
+    (CKM_HASH_ML_DSA_SHA224, PreHash::Sha2(HashAlg::Sha224)),
+    (CKM_HASH_ML_DSA_SHA256, PreHash::Sha2(HashAlg::Sha256)),
+    (CKM_HASH_ML_DSA_SHA384, PreHash::Sha2(HashAlg::Sha384)),
+    (CKM_HASH_ML_DSA_SHA512, PreHash::Sha2(HashAlg::Sha512)),
+    (CKM_HASH_ML_DSA_SHA3_224, PreHash::Sha3(Sha3Alg::Sha3_224)),
+    (CKM_HASH_ML_DSA_SHA3_256, PreHash::Sha3(Sha3Alg::Sha3_256)),
+    (CKM_HASH_ML_DSA_SHA3_384, PreHash::Sha3(Sha3Alg::Sha3_384)),
+    (CKM_HASH_ML_DSA_SHA3_512, PreHash::Sha3(Sha3Alg::Sha3_512)),
+    (CKM_HASH_ML_DSA_SHAKE128, PreHash::Sha3(Sha3Alg::Shake128)),
+    (CKM_HASH_ML_DSA_SHAKE256, PreHash::Sha3(Sha3Alg::Shake256)),
 ];
+
+/// A HashML-DSA pre-hash function (FIPS 204 §5.4): SHA-2 from the provider,
+/// SHA-3 and SHAKE from the shared `sha3`/`shake` crates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PreHash {
+    Sha2(HashAlg),
+    Sha3(Sha3Alg),
+}
+
+impl PreHash {
+    /// The hash `CK_HASH_SIGN_ADDITIONAL_CONTEXT.hash` names for `CKM_HASH_ML_DSA`.
+    /// PKCS#11 3.2 has no SHAKE digest mechanism, so SHAKE cannot be named there.
+    fn from_mechanism(m: CK_MECHANISM_TYPE) -> Option<Self> {
+        Some(match m {
+            CKM_SHA224 => PreHash::Sha2(HashAlg::Sha224),
+            CKM_SHA256 => PreHash::Sha2(HashAlg::Sha256),
+            CKM_SHA384 => PreHash::Sha2(HashAlg::Sha384),
+            CKM_SHA512 => PreHash::Sha2(HashAlg::Sha512),
+            CKM_SHA3_224 => PreHash::Sha3(Sha3Alg::Sha3_224),
+            CKM_SHA3_256 => PreHash::Sha3(Sha3Alg::Sha3_256),
+            CKM_SHA3_384 => PreHash::Sha3(Sha3Alg::Sha3_384),
+            CKM_SHA3_512 => PreHash::Sha3(Sha3Alg::Sha3_512),
+            _ => return None,
+        })
+    }
+
+    fn output_len(self) -> usize {
+        match self {
+            PreHash::Sha2(h) => h.output_len(),
+            PreHash::Sha3(h) => h.output_len(),
+        }
+    }
+
+    fn hasher(self, provider: &dyn Provider) -> Box<dyn Hasher> {
+        match self {
+            PreHash::Sha2(h) => provider.hasher(h),
+            PreHash::Sha3(h) => h.hasher(),
+        }
+    }
+
+    /// The DER of the hash's OID (FIPS 204 Algorithm 4, step 10ff: OID in M'):
+    /// 06 09 60 86 48 01 65 03 04 02 xx, 2.16.840.1.101.3.4.2.xx (NIST CSOR), with
+    /// xx as FIPS 204 §5.4 lists it.
+    fn oid_der(self) -> [u8; 11] {
+        let arc = match self {
+            PreHash::Sha2(HashAlg::Sha256) => 0x01,
+            PreHash::Sha2(HashAlg::Sha384) => 0x02,
+            PreHash::Sha2(HashAlg::Sha512) => 0x03,
+            PreHash::Sha2(HashAlg::Sha224) => 0x04,
+            PreHash::Sha2(HashAlg::Sha1) => unreachable!("HashML-DSA never takes SHA-1 (from_mechanism, HASHED)"),
+            PreHash::Sha3(Sha3Alg::Sha3_224) => 0x07,
+            PreHash::Sha3(Sha3Alg::Sha3_256) => 0x08,
+            PreHash::Sha3(Sha3Alg::Sha3_384) => 0x09,
+            PreHash::Sha3(Sha3Alg::Sha3_512) => 0x0a,
+            PreHash::Sha3(Sha3Alg::Shake128) => 0x0b,
+            PreHash::Sha3(Sha3Alg::Shake256) => 0x0c,
+        };
+        [0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, arc]
+    }
+}
 
 /// Registers the ML-DSA mechanisms. Both providers offer all of them.
 pub fn register(r: &mut Registry, _provider: &dyn Provider) {
@@ -182,22 +247,6 @@ fn public_key(provider: &dyn Provider, key: &Object) -> Result<Arc<PublicKey>> {
     .map_err(damaged)
 }
 
-/// The DER of a hash's OID (FIPS 204 Algorithm 4, step 10ff: OID in M').
-fn hash_oid_der(h: HashAlg) -> Result<&'static [u8]> {
-    // 06 09 60 86 48 01 65 03 04 02 xx: 2.16.840.1.101.3.4.2.xx (NIST CSOR).
-    const SHA256: &[u8] = &[0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
-    const SHA384: &[u8] = &[0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02];
-    const SHA512: &[u8] = &[0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03];
-    const SHA224: &[u8] = &[0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04];
-    match h {
-        HashAlg::Sha224 => Ok(SHA224),
-        HashAlg::Sha256 => Ok(SHA256),
-        HashAlg::Sha384 => Ok(SHA384),
-        HashAlg::Sha512 => Ok(SHA512),
-        HashAlg::Sha1 => Err(err(CKR_MECHANISM_PARAM_INVALID, "HashML-DSA takes SHA-224 to SHA-512 here")),
-    }
-}
-
 /// What the mechanism and its parameter ask for.
 struct Request {
     /// `CKH_*`: whether the signature is randomised.
@@ -206,7 +255,7 @@ struct Request {
     context: Vec<u8>,
     /// `None`: pure ML-DSA. `Some((hash, true))`: HashML-DSA hashing the message
     /// here; `Some((hash, false))`: the input is already the hash.
-    prehash: Option<(HashAlg, bool)>,
+    prehash: Option<(PreHash, bool)>,
 }
 
 /// Reads the parameter (PKCS#11 3.2 §6.67.5, §6.67.6). No parameter is hedged
@@ -219,9 +268,9 @@ fn request(mech: &Mechanism) -> Result<Request> {
         (Param::None, _) => (CKH_HEDGE_PREFERRED as u64, Vec::new(), None),
         (Param::SignContext { hedge, context }, ty) if ty != CKM_HASH_ML_DSA => (*hedge, context.clone(), None),
         (Param::HashSignContext { hedge, context, hash }, CKM_HASH_ML_DSA) => {
-            let h = HashAlg::from_mechanism(*hash)
-                .filter(|h| *h != HashAlg::Sha1)
-                .ok_or_else(|| mech.bad_param("the hash must be CKM_SHA224, CKM_SHA256, CKM_SHA384 or CKM_SHA512"))?;
+            let h = PreHash::from_mechanism(*hash).ok_or_else(|| {
+                mech.bad_param("the hash must be CKM_SHA224 to CKM_SHA512 or CKM_SHA3_224 to CKM_SHA3_512")
+            })?;
             (*hedge, context.clone(), Some(h))
         }
         _ => {
@@ -256,7 +305,7 @@ enum Input {
 impl Input {
     fn new(provider: &dyn Provider, r: &Request) -> Self {
         match r.prehash {
-            Some((h, true)) => Input::Hashing(Some(provider.hasher(h))),
+            Some((h, true)) => Input::Hashing(Some(h.hasher(provider))),
             Some((h, false)) => Input::Collect(Collect::new(h.output_len())),
             None => Input::Collect(Collect::new(MAX_MESSAGE)),
         }
@@ -301,7 +350,7 @@ impl Input {
                 };
                 out.extend_from_slice(&[1, ctx.len() as u8]);
                 out.extend_from_slice(ctx);
-                out.extend_from_slice(hash_oid_der(h)?);
+                out.extend_from_slice(&h.oid_der());
                 out.extend_from_slice(&digest);
             }
             (None, Input::Hashing(_)) => unreachable!("pure ML-DSA collects the message"),
@@ -393,11 +442,21 @@ mod tests {
         assert!(r.deterministic);
         assert_eq!(r.context, b"ctx");
         let r = request(&m(CKM_HASH_ML_DSA_SHA384, det.clone())).unwrap();
-        assert_eq!(r.prehash, Some((HashAlg::Sha384, true)));
+        assert_eq!(r.prehash, Some((PreHash::Sha2(HashAlg::Sha384), true)));
+        let r = request(&m(CKM_HASH_ML_DSA_SHAKE256, Param::None)).unwrap();
+        assert_eq!(r.prehash, Some((PreHash::Sha3(Sha3Alg::Shake256), true)));
         assert_eq!(request(&m(CKM_HASH_ML_DSA, det)).err().unwrap().rv(), CKR_MECHANISM_PARAM_INVALID);
         assert_eq!(request(&m(CKM_HASH_ML_DSA, Param::None)).err().unwrap().rv(), CKR_MECHANISM_PARAM_INVALID);
         let hashed = Param::HashSignContext { hedge: 0, context: vec![], hash: CKM_SHA256 };
-        assert_eq!(request(&m(CKM_HASH_ML_DSA, hashed)).unwrap().prehash, Some((HashAlg::Sha256, false)));
+        assert_eq!(
+            request(&m(CKM_HASH_ML_DSA, hashed)).unwrap().prehash,
+            Some((PreHash::Sha2(HashAlg::Sha256), false))
+        );
+        let sha3 = Param::HashSignContext { hedge: 0, context: vec![], hash: CKM_SHA3_384 };
+        assert_eq!(
+            request(&m(CKM_HASH_ML_DSA, sha3)).unwrap().prehash,
+            Some((PreHash::Sha3(Sha3Alg::Sha3_384), false))
+        );
         let long = Param::SignContext { hedge: 0, context: vec![0; 256] };
         assert_eq!(request(&m(CKM_ML_DSA, long)).err().unwrap().rv(), CKR_MECHANISM_PARAM_INVALID);
         let odd = Param::SignContext { hedge: 7, context: vec![] };

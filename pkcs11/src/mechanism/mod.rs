@@ -21,6 +21,7 @@ pub mod mlkem;
 pub mod ops;
 pub mod public_key_info;
 pub mod rsa;
+pub mod slhdsa;
 
 use std::collections::BTreeMap;
 
@@ -309,6 +310,7 @@ impl Registry {
         mldsa::register(&mut r, provider);
         kdf::register(&mut r, provider);
         mlkem::register(&mut r, provider);
+        slhdsa::register(&mut r, provider);
         crate::token::attest::register(&mut r);
         crate::token::timestamp::register(&mut r);
         crate::token::audit_attest::register(&mut r);
@@ -411,6 +413,7 @@ pub fn validate_import(provider: &dyn Provider, shape: Shape, attrs: &mut Attrs)
         }
         Shape::Public(CKK_ML_DSA) | Shape::Private(CKK_ML_DSA) => mldsa::validate_import(provider, shape, attrs),
         Shape::Public(CKK_ML_KEM) | Shape::Private(CKK_ML_KEM) => mlkem::validate_import(provider, shape, attrs),
+        Shape::Public(CKK_SLH_DSA) | Shape::Private(CKK_SLH_DSA) => slhdsa::validate_import(shape, attrs),
         _ => Ok(()),
     }
 }

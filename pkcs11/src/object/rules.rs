@@ -247,6 +247,11 @@ const PQC_PRIVATE: &[Rule] = &[
     r(CKA_VALUE, NO_GEN | NO_UNWRAP | SECRET, N),
 ];
 
+/// SLH-DSA private keys: the private key (SK.seed ‖ SK.prf ‖ PK.seed ‖ PK.root) in
+/// `CKA_VALUE`, secret; no seed attribute (PKCS#11 3.2 gives SLH-DSA none).
+const SLH_PRIVATE: &[Rule] =
+    &[r(CKA_PARAMETER_SET, REQUIRED | NO_GEN | NO_UNWRAP, N), r(CKA_VALUE, REQUIRED | NO_GEN | NO_UNWRAP | SECRET, N)];
+
 /// ML-KEM public keys add `CKA_ENCAPSULATE` (PKCS#11 3.2 Table 26).
 const KEM_PUBLIC: &[Rule] = &[r(CKA_ENCAPSULATE, SETTABLE, B(true))];
 /// ML-KEM private keys add `CKA_DECAPSULATE` (PKCS#11 3.2 Table 29).
@@ -332,7 +337,8 @@ pub enum Shape {
 }
 
 /// Key types this build stores, per class.
-pub const ASYMMETRIC_KEY_TYPES: &[CK_KEY_TYPE] = &[CKK_RSA, CKK_EC, CKK_EC_EDWARDS, CKK_ML_DSA, CKK_ML_KEM];
+pub const ASYMMETRIC_KEY_TYPES: &[CK_KEY_TYPE] =
+    &[CKK_RSA, CKK_EC, CKK_EC_EDWARDS, CKK_ML_DSA, CKK_ML_KEM, CKK_SLH_DSA];
 /// Secret key types this build stores.
 pub const SECRET_KEY_TYPES: &[CK_KEY_TYPE] = &[
     CKK_GENERIC_SECRET,
@@ -357,6 +363,7 @@ static TABLES: Lazy<HashMap<Shape, Rules>> = Lazy::new(|| {
             CKK_RSA => (RSA_PUBLIC, RSA_PRIVATE, &[], &[]),
             CKK_ML_DSA => (PQC_PUBLIC, PQC_PRIVATE, &[], &[]),
             CKK_ML_KEM => (PQC_PUBLIC, PQC_PRIVATE, KEM_PUBLIC, KEM_PRIVATE),
+            CKK_SLH_DSA => (PQC_PUBLIC, SLH_PRIVATE, &[], &[]),
             _ => (EC_PUBLIC, EC_PRIVATE, &[], &[]),
         };
         t.insert(Shape::Public(kt), Rules::build(&[STORAGE, KEY, PUBLIC, public, public_extra]));

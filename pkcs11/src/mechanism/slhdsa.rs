@@ -1,0 +1,236 @@
+//! SLH-DSA (FIPS 205) as PKCS#11 3.2 defines it: `CKM_SLH_DSA_KEY_PAIR_GEN` and
+//! `CKM_SLH_DSA` (pure, with `CK_SIGN_ADDITIONAL_CONTEXT`).
+//!
+//! Keys: `CKK_SLH_DSA`, the parameter set in `CKA_PARAMETER_SET` (`CKP_SLH_DSA_SHA2_128S`
+//! to `CKP_SLH_DSA_SHAKE_256F`); the public key (PK.seed ‖ PK.root) in the public
+//! key's `CKA_VALUE`, the private key (SK.seed ‖ SK.prf ‖ PK.seed ‖ PK.root) in the
+//! private key's `CKA_VALUE`, secret (sealed at rest, see object/rules.rs). HashSLH-DSA
+//! (`CKM_HASH_SLH_DSA*`) is not offered.
+
+use std::sync::Arc;
+
+use cryptoki_sys::*;
+use zeroize::Zeroizing;
+
+use super::{Entry, Mechanism, Param, Registry, SignOp, VerifyOp, ops::Collect, public_key_info};
+use crate::crypto::Provider;
+use crate::crypto::slhdsa::SlhDsaSet;
+use crate::error::{Result, err};
+use crate::object::{Attrs, Object, Shape};
+
+/// The most a `CKM_SLH_DSA` operation collects of a multi-part message (the crate
+/// reads M' twice: for the randomizer and for the message digest).
+pub const MAX_MESSAGE: usize = 64 << 20;
+
+/// Key sizes in `CK_MECHANISM_INFO`: the range of `CKP_SLH_DSA_*` values, as for ML-DSA
+/// (PKCS#11 3.2 gives no unit).
+const MIN: CK_ULONG = CKP_SLH_DSA_SHA2_128S;
+const MAX: CK_ULONG = CKP_SLH_DSA_SHAKE_256F;
+
+/// `CKM_SLH_DSA_KEY_PAIR_GEN`.
+pub const KEY_GEN_INFO: CK_MECHANISM_INFO =
+    CK_MECHANISM_INFO { ulMinKeySize: MIN, ulMaxKeySize: MAX, flags: CKF_GENERATE_KEY_PAIR };
+/// `CKM_SLH_DSA`.
+pub const SIGN_INFO: CK_MECHANISM_INFO =
+    CK_MECHANISM_INFO { ulMinKeySize: MIN, ulMaxKeySize: MAX, flags: CKF_SIGN | CKF_VERIFY };
+
+/// Registers the SLH-DSA mechanisms. Both providers offer them (shared crate).
+pub fn register(r: &mut Registry, _provider: &dyn Provider) {
+    let entry = |i: CK_MECHANISM_INFO| Entry::new(i.ulMinKeySize, i.ulMaxKeySize, i.flags);
+    r.insert(
+        CKM_SLH_DSA_KEY_PAIR_GEN,
+        Entry { generate_key_pair: Some((CKK_SLH_DSA, generate)), ..entry(KEY_GEN_INFO) },
+    );
+    r.insert(
+        CKM_SLH_DSA,
+        Entry { key_types: &[CKK_SLH_DSA], sign: Some(sign), verify: Some(verify), ..entry(SIGN_INFO) },
+    );
+}
+
+/// The parameter set of a key's (or template's) `CKA_PARAMETER_SET`.
+pub fn parameter_set(attrs: &Attrs) -> Result<SlhDsaSet> {
+    let v = attrs
+        .ulong(CKA_PARAMETER_SET)
+        .ok_or_else(|| err(CKR_TEMPLATE_INCOMPLETE, "an SLH-DSA key needs CKA_PARAMETER_SET"))?;
+    SlhDsaSet::from_ckp(v).ok_or_else(|| {
+        err(CKR_ATTRIBUTE_VALUE_INVALID, format!("CKA_PARAMETER_SET {v} is not an SLH-DSA parameter set"))
+    })
+}
+
+/// Fills or checks `CKA_PUBLIC_KEY_INFO`: RFC 9909's `id-slh-dsa-*` without
+/// parameters, the raw public key as the BIT STRING.
+fn fill_public_key_info(attrs: &mut Attrs, set: SlhDsaSet, public: &[u8]) -> Result<()> {
+    public_key_info::fill(attrs, public_key_info::without_parameters(set.oid(), public)?)
+}
+
+/// `C_GenerateKeyPair`: the parameter set from the templates' `CKA_PARAMETER_SET`
+/// (as for ML-DSA); SK.seed,
+/// SK.prf and PK.seed fresh from the system generator (FIPS 205 Algorithm 21).
+fn generate(_p: &dyn Provider, mech: &Mechanism, public: &mut Attrs, private: &mut Attrs) -> Result<()> {
+    mech.no_parameter()?;
+    let set = parameter_set(public_key_info::parameter_set_template(public, private)?)?;
+    let mut seeds = Zeroizing::new(vec![0u8; 3 * set.n()]);
+    getrandom::fill(&mut seeds).map_err(|_| err(CKR_FUNCTION_FAILED, "system random generator failed"))?;
+    let (pk, mut sk) = set.keygen(&seeds).ok_or_else(|| err(CKR_GENERAL_ERROR, "SLH-DSA key generation failed"))?;
+    fill_public_key_info(public, set, &pk)?;
+    fill_public_key_info(private, set, &pk)?;
+    public.set(CKA_PARAMETER_SET, (set.ckp() as u64).to_le_bytes().to_vec());
+    public.set(CKA_VALUE, pk);
+    private.set(CKA_PARAMETER_SET, (set.ckp() as u64).to_le_bytes().to_vec());
+    private.set(CKA_VALUE, std::mem::take(&mut *sk));
+    Ok(())
+}
+
+/// Checks an imported SLH-DSA key and fills `CKA_PUBLIC_KEY_INFO`: a public key of
+/// 2n bytes; a private key of 4n bytes whose PK.root its seeds give (FIPS 205 §9.1
+/// recomputed). Bad values are `CKR_ATTRIBUTE_VALUE_INVALID`.
+pub fn validate_import(shape: Shape, attrs: &mut Attrs) -> Result<()> {
+    let set = parameter_set(attrs)?;
+    let value = Zeroizing::new(attrs.get(CKA_VALUE).unwrap_or_default().to_vec());
+    match shape {
+        Shape::Public(_) => {
+            if value.len() != set.public_len() || !set.public_key_decodes(&value) {
+                return Err(err(
+                    CKR_ATTRIBUTE_VALUE_INVALID,
+                    format!("CKA_VALUE: an {} public key has {} bytes", set.name(), set.public_len()),
+                ));
+            }
+            fill_public_key_info(attrs, set, &value)
+        }
+        Shape::Private(_) => {
+            if value.len() != set.private_len() {
+                return Err(err(
+                    CKR_ATTRIBUTE_VALUE_INVALID,
+                    format!("CKA_VALUE: an {} private key has {} bytes", set.name(), set.private_len()),
+                ));
+            }
+            if !set.private_key_is_consistent(&value) {
+                return Err(err(CKR_ATTRIBUTE_VALUE_INVALID, "CKA_VALUE: PK.root is not the one the seeds give"));
+            }
+            let pk = value[2 * set.n()..].to_vec();
+            fill_public_key_info(attrs, set, &pk)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A key's parameter set and value, read once per object.
+struct Key {
+    set: SlhDsaSet,
+    value: Zeroizing<Vec<u8>>,
+}
+
+fn key(key: &Object, len: fn(SlhDsaSet) -> usize) -> Result<Arc<Key>> {
+    key.parsed(|attrs| {
+        let set = parameter_set(attrs)?;
+        let value = Zeroizing::new(attrs.get(CKA_VALUE).unwrap_or_default().to_vec());
+        if value.len() != len(set) {
+            return Err(err(CKR_GENERAL_ERROR, "the stored SLH-DSA key has the wrong length"));
+        }
+        Ok(Key { set, value })
+    })
+    .map_err(|e| match e.rv() {
+        CKR_ATTRIBUTE_VALUE_INVALID | CKR_TEMPLATE_INCOMPLETE => {
+            err(CKR_GENERAL_ERROR, format!("the stored key is not usable: {}", e.message()))
+        }
+        _ => e,
+    })
+}
+
+/// What the parameter asks for: hedged or deterministic, and the context.
+struct Request {
+    deterministic: bool,
+    context: Vec<u8>,
+}
+
+fn request(mech: &Mechanism) -> Result<Request> {
+    let (hedge, context) = match &mech.param {
+        Param::None => (CKH_HEDGE_PREFERRED as u64, Vec::new()),
+        Param::SignContext { hedge, context } => (*hedge, context.clone()),
+        _ => return Err(mech.bad_param("takes CK_SIGN_ADDITIONAL_CONTEXT or nothing")),
+    };
+    let deterministic = match hedge as CK_ULONG {
+        CKH_HEDGE_PREFERRED | CKH_HEDGE_REQUIRED => false,
+        CKH_DETERMINISTIC_REQUIRED => true,
+        _ => return Err(mech.bad_param("hedgeVariant must be a CKH_HEDGE_* or CKH_DETERMINISTIC_REQUIRED")),
+    };
+    if context.len() > 255 {
+        return Err(mech.bad_param("an SLH-DSA context has at most 255 bytes"));
+    }
+    Ok(Request { deterministic, context })
+}
+
+struct Sign {
+    key: Arc<Key>,
+    request: Request,
+    input: Collect,
+}
+
+impl SignOp for Sign {
+    fn sign_len(&self) -> usize {
+        self.key.set.signature_len()
+    }
+
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.input.push(data)
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>> {
+        let set = self.key.set;
+        let ctx = &self.request.context;
+        // FIPS 205 Algorithm 22: M' = 0 ‖ |ctx| ‖ ctx ‖ M; opt_rand fresh, or PK.seed
+        // (the crate's None) when deterministic.
+        let mut rnd = Zeroizing::new(vec![0u8; set.n()]);
+        let rnd = if self.request.deterministic {
+            None
+        } else {
+            getrandom::fill(&mut rnd).map_err(|_| err(CKR_FUNCTION_FAILED, "system random generator failed"))?;
+            Some(rnd.as_slice())
+        };
+        set.sign_internal(&self.key.value, &[&[0, ctx.len() as u8], ctx, self.input.data()], rnd)
+            .ok_or_else(|| err(CKR_GENERAL_ERROR, "the stored SLH-DSA key is not usable"))
+    }
+}
+
+struct Verify {
+    key: Arc<Key>,
+    request: Request,
+    input: Collect,
+}
+
+impl VerifyOp for Verify {
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.input.push(data)
+    }
+
+    fn finish(&mut self, signature: &[u8]) -> Result<()> {
+        let set = self.key.set;
+        let want = set.signature_len();
+        if signature.len() != want {
+            return Err(err(
+                CKR_SIGNATURE_LEN_RANGE,
+                format!("the signature has {} bytes, not {want}", signature.len()),
+            ));
+        }
+        let ctx = &self.request.context;
+        if set.verify_internal(&self.key.value, &[&[0, ctx.len() as u8], ctx, self.input.data()], signature) {
+            Ok(())
+        } else {
+            Err(err(CKR_SIGNATURE_INVALID, "the SLH-DSA signature does not verify"))
+        }
+    }
+}
+
+/// `C_SignInit` for `CKM_SLH_DSA`.
+pub fn sign(_provider: &dyn Provider, mech: &Mechanism, k: &Object) -> Result<Box<dyn SignOp>> {
+    let request = request(mech)?;
+    let key = key(k, SlhDsaSet::private_len)?;
+    Ok(Box::new(Sign { key, request, input: Collect::new(MAX_MESSAGE) }))
+}
+
+/// `C_VerifyInit` for `CKM_SLH_DSA`.
+pub fn verify(_provider: &dyn Provider, mech: &Mechanism, k: &Object) -> Result<Box<dyn VerifyOp>> {
+    let request = request(mech)?;
+    let key = key(k, SlhDsaSet::public_len)?;
+    Ok(Box::new(Verify { key, request, input: Collect::new(MAX_MESSAGE) }))
+}
