@@ -322,10 +322,32 @@ mod dsa {
     where
         ExpandedSigningKey<P>: Send + Sync,
     {
+        // skDecode (FIPS 204 Algorithm 25) of a key made elsewhere. The crate may
+        // panic on a malformed key, so that is caught here; and it checks nothing,
+        // so the key must re-encode to the same bytes (no out-of-range coefficient)
+        // and its tr must be H(pk) for the public key its s1 and s2 give (RFC 9881
+        // C.4's "wrong tr"). A wrong t0 is not detected: that needs t = A·s1 + s2,
+        // which the crate does not expose (docs/mechanisms-pqc.md).
         let from_expanded = |e: &[u8]| -> Result<ExpandedSigningKey<P>> {
             let enc = ml_dsa::ExpandedSigningKeyBytes::<P>::try_from(e)
                 .map_err(|_| bad("the ML-DSA private key (CKA_VALUE) has the wrong length"))?;
-            Ok(ExpandedSigningKey::<P>::from_expanded(&enc))
+            let key =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ExpandedSigningKey::<P>::from_expanded(&enc)))
+                    .map_err(|_| bad("the ML-DSA private key (CKA_VALUE) does not decode"))?;
+            let mut again = key.to_expanded();
+            let same = crate::crypto::sym::ct_eq(again.as_slice(), e);
+            zeroize::Zeroize::zeroize(again.as_mut_slice());
+            if !same {
+                return Err(bad("the ML-DSA private key (CKA_VALUE) does not decode"));
+            }
+            let pk = key.verifying_key().encode();
+            // tr = H(pk, 64): SHAKE256 with 512 bits out (FIPS 204 Algorithm 6).
+            let mut h = crate::crypto::sha3::Sha3Alg::Shake256.hasher();
+            h.update(&pk);
+            if e[64..128] != h.finish()[..] {
+                return Err(bad("the ML-DSA private key's tr is not H(pk) of its own public key"));
+            }
+            Ok(key)
         };
         let key = match (seed, expanded) {
             (Some(s), e) => {
@@ -451,8 +473,23 @@ mod kem {
                     Ok(parts(&from_seed(seed)?))
                 }
 
+                /// The FIPS 203 §7.3 check passes a key whose s was changed but whose
+                /// H(ek) was kept (RFC 9935 C.4's second example): a key given only
+                /// expanded must also decapsulate what its own ek encapsulates (a
+                /// pairwise consistency test, FIPS 140-3 IG 10.3.A).
                 pub fn check(seed: Option<&[u8]>, expanded: Option<&[u8]>) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {
-                    Ok(parts(&key(seed, expanded)?))
+                    let dk = key(seed, expanded)?;
+                    if seed.is_none() {
+                        let (ct, mut ss) = dk.encapsulation_key().encapsulate_deterministic(&[0x5a; 32].into());
+                        let mut back = dk.decapsulate(&ct);
+                        let same = crate::crypto::sym::ct_eq(&back, &ss);
+                        zeroize::Zeroize::zeroize(ss.as_mut_slice());
+                        zeroize::Zeroize::zeroize(back.as_mut_slice());
+                        if !same {
+                            return Err(bad("the ML-KEM private key (CKA_VALUE) does not decapsulate for its own ek"));
+                        }
+                    }
+                    Ok(parts(&dk))
                 }
 
                 pub fn encaps(public: &[u8], m: &[u8; 32]) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>)> {

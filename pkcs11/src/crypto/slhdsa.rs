@@ -91,7 +91,8 @@ macro_rules! with_set {
     };
 }
 
-const ALL: [(CK_ULONG, SlhDsaSet); 12] = [
+/// Every set with its `CKP_SLH_DSA_*` value.
+pub const ALL: [(CK_ULONG, SlhDsaSet); 12] = [
     (CKP_SLH_DSA_SHA2_128S, SlhDsaSet::Sha2_128s),
     (CKP_SLH_DSA_SHA2_128F, SlhDsaSet::Sha2_128f),
     (CKP_SLH_DSA_SHA2_192S, SlhDsaSet::Sha2_192s),

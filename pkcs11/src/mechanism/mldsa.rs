@@ -16,7 +16,7 @@ use std::sync::Arc;
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
-use super::{Entry, Mechanism, Param, Registry, SignOp, VerifyOp, ops::Collect, public_key_info};
+use super::{Entry, Mechanism, Param, Registry, SignOp, VerifyOp, ops::Collect, pqc_pkcs8, public_key_info};
 use crate::crypto::pqc::{MlDsaSet, MlDsaSigner, MlDsaVerifier};
 use crate::crypto::sha3::Sha3Alg;
 use crate::crypto::{HashAlg, Hasher, Provider};
@@ -426,6 +426,19 @@ pub fn verify(provider: &dyn Provider, mech: &Mechanism, key: &Object) -> Result
     let key = public_key(provider, key)?;
     let input = Input::new(provider, &request);
     Ok(Box::new(Verify { key, request, input }))
+}
+
+/// `C_WrapKey`: the private key as PKCS#8, its seed when it has one (RFC 9881 §6).
+pub fn encode_private_key(key: &Object) -> Result<Zeroizing<Vec<u8>>> {
+    pqc_pkcs8::encode_seeded(parameter_set(&key.attrs)?.oid(), &key.attrs)
+}
+
+/// `C_UnwrapKey`: the parameter set, seed and/or expanded key of a PKCS#8 ML-DSA key.
+pub fn decode_private_key(der: &[u8]) -> Result<Attrs> {
+    pqc_pkcs8::decode_seeded(der, |oid| {
+        let set = MlDsaSet::ALL.into_iter().find(|s| s.oid() == oid)?;
+        Some(pqc_pkcs8::Sizes { ckp: set.ckp(), seed: MlDsaSet::SEED_LEN, expanded: set.private_len() })
+    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
-use super::{Entry, Mechanism, Registry, public_key_info};
+use super::{Entry, Mechanism, Registry, pqc_pkcs8, public_key_info};
 use crate::crypto::Provider;
 use crate::crypto::pqc::MlKemSet;
 use crate::error::{Error, Result, err};
@@ -177,4 +177,17 @@ fn decapsulate(p: &dyn Provider, mech: &Mechanism, key: &Object, ciphertext: &[u
     let value = key.attrs.get(CKA_VALUE).filter(|v| !v.is_empty());
     let seed = if value.is_none() { key.attrs.get(CKA_SEED).filter(|v| !v.is_empty()) } else { None };
     p.ml_kem_decapsulate(set, seed, value, ciphertext).map_err(damaged)
+}
+
+/// `C_WrapKey`: the private key as PKCS#8, its seed d ‖ z when it has one (RFC 9935 §6).
+pub fn encode_private_key(key: &Object) -> Result<Zeroizing<Vec<u8>>> {
+    pqc_pkcs8::encode_seeded(parameter_set(&key.attrs)?.oid(), &key.attrs)
+}
+
+/// `C_UnwrapKey`: the parameter set, seed and/or expanded key of a PKCS#8 ML-KEM key.
+pub fn decode_private_key(der: &[u8]) -> Result<Attrs> {
+    pqc_pkcs8::decode_seeded(der, |oid| {
+        let set = MlKemSet::ALL.into_iter().find(|s| s.oid() == oid)?;
+        Some(pqc_pkcs8::Sizes { ckp: set.ckp(), seed: MlKemSet::SEED_LEN, expanded: set.private_len() })
+    })
 }

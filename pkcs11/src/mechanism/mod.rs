@@ -19,6 +19,7 @@ pub mod kdf;
 pub mod mldsa;
 pub mod mlkem;
 pub mod ops;
+pub mod pqc_pkcs8;
 pub mod public_key_info;
 pub mod rsa;
 pub mod slhdsa;
@@ -423,6 +424,9 @@ pub fn encode_private_key(provider: &dyn Provider, key: &Object) -> Result<zeroi
     match key.shape() {
         Some(Shape::Private(CKK_RSA)) => rsa::encode_private_key(provider, key),
         Some(Shape::Private(CKK_EC | CKK_EC_EDWARDS)) => ec::encode_private_key(provider, key),
+        Some(Shape::Private(CKK_ML_DSA)) => mldsa::encode_private_key(key),
+        Some(Shape::Private(CKK_ML_KEM)) => mlkem::encode_private_key(key),
+        Some(Shape::Private(CKK_SLH_DSA)) => slhdsa::encode_private_key(key),
         _ => Err(err(CKR_KEY_NOT_WRAPPABLE, "this key type cannot be wrapped")),
     }
 }
@@ -433,6 +437,9 @@ pub fn decode_private_key(provider: &dyn Provider, key_type: CK_KEY_TYPE, der: &
     match key_type {
         CKK_RSA => rsa::decode_private_key(provider, der),
         CKK_EC | CKK_EC_EDWARDS => ec::decode_private_key(provider, key_type, der),
+        CKK_ML_DSA => mldsa::decode_private_key(der),
+        CKK_ML_KEM => mlkem::decode_private_key(der),
+        CKK_SLH_DSA => slhdsa::decode_private_key(der),
         _ => Err(err(CKR_TEMPLATE_INCONSISTENT, "this key type cannot be unwrapped as a private key")),
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
-use super::{Entry, Mechanism, Param, Registry, SignOp, VerifyOp, ops::Collect, public_key_info};
+use super::{Entry, Mechanism, Param, Registry, SignOp, VerifyOp, ops::Collect, pqc_pkcs8, public_key_info};
 use crate::crypto::Provider;
 use crate::crypto::slhdsa::SlhDsaSet;
 use crate::error::{Result, err};
@@ -233,4 +233,22 @@ pub fn verify(_provider: &dyn Provider, mech: &Mechanism, k: &Object) -> Result<
     let request = request(mech)?;
     let key = key(k, SlhDsaSet::public_len)?;
     Ok(Box::new(Verify { key, request, input: Collect::new(MAX_MESSAGE) }))
+}
+
+/// `C_WrapKey`: the private key as PKCS#8, the raw key as `privateKey` (RFC 9909 §6).
+pub fn encode_private_key(key: &Object) -> Result<Zeroizing<Vec<u8>>> {
+    pqc_pkcs8::encode(parameter_set(&key.attrs)?.oid(), key.attrs.get(CKA_VALUE).unwrap_or_default())
+}
+
+/// `C_UnwrapKey`: the parameter set and value of a PKCS#8 SLH-DSA key (its length
+/// and PK.root are `validate_import`'s checks).
+pub fn decode_private_key(der: &[u8]) -> Result<Attrs> {
+    let (oid, octets) = pqc_pkcs8::decode(der)?;
+    let set = crate::crypto::slhdsa::ALL.into_iter().map(|(_, s)| s).find(|s| s.oid() == oid.to_string()).ok_or_else(
+        || err(CKR_WRAPPED_KEY_INVALID, format!("not a PKCS#8 private key of this type: the algorithm {oid}")),
+    )?;
+    let mut attrs = Attrs::default();
+    attrs.set(CKA_PARAMETER_SET, crate::object::attr::ulong_value(set.ckp() as u64));
+    attrs.set(CKA_VALUE, octets.to_vec());
+    Ok(attrs)
 }
