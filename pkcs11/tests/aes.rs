@@ -844,12 +844,6 @@ fn secret_template(kt: CK_KEY_TYPE) -> Tmpl {
     Tmpl::new().class(CKO_SECRET_KEY).ulong(CKA_KEY_TYPE, kt).token(false)
 }
 
-/// The bytes of a `CK_ATTRIBUTE` array, as the value of `CKA_WRAP_TEMPLATE`.
-fn array_value(a: &[CK_ATTRIBUTE]) -> Vec<u8> {
-    // SAFETY: plain old data, read as bytes.
-    unsafe { std::slice::from_raw_parts(a.as_ptr() as *const u8, size_of_val(a)) }.to_vec()
-}
-
 #[test]
 fn wrap_and_unwrap_with_kw_kwp_and_cbc_pad() {
     let (h, s) = Hsm::ready();

@@ -490,3 +490,40 @@ fn the_birth_certificate_carries_the_ml_kem_public_key() {
     assert_eq!(h.get(s, hp, CKA_PUBLIC_KEY_INFO).unwrap(), spki);
     assert!(cert.windows(spki.len()).any(|w| w == spki.as_slice()), "the certificate holds the ML-KEM SPKI");
 }
+
+#[test]
+fn the_keys_encapsulate_and_decapsulate_templates_are_added_and_must_agree() {
+    let (h, s) = Hsm::ready();
+    // The public key makes only AES-128 keys that never leave; the private key
+    // makes only sensitive keys that encrypt.
+    let enc = Tmpl::new().ulong(CKA_KEY_TYPE, CKK_AES).ulong(CKA_VALUE_LEN, 16).bool(CKA_EXTRACTABLE, false);
+    let dec = Tmpl::new().bool(CKA_SENSITIVE, true).bool(CKA_ENCRYPT, true);
+    let (enc_a, dec_a) = (enc.attrs(), dec.attrs());
+    let (public, private) = pair_templates(CKP_ML_KEM_768, "templates");
+    let public = public.bytes(CKA_ENCAPSULATE_TEMPLATE, &array_value(&enc_a));
+    let private = private.bytes(CKA_DECAPSULATE_TEMPLATE, &array_value(&dec_a));
+    let (hp, hq) = h.generate_pair(s, CKM_ML_KEM_KEY_PAIR_GEN, &public, &private).unwrap();
+
+    // A caller's template that says nothing more gets the key's: an AES-128 key.
+    let (ct, k1) = encapsulate(s, hp, &Tmpl::new().class(CKO_SECRET_KEY).bool(CKA_ENCRYPT, true)).unwrap();
+    assert_eq!(h.get_ulong(s, k1, CKA_KEY_TYPE), CKK_AES);
+    assert_eq!(h.get_ulong(s, k1, CKA_VALUE_LEN), 16);
+    assert!(!h.get_bool(s, k1, CKA_EXTRACTABLE));
+    let k2 = decapsulate(s, hq, &Tmpl::new().ulong(CKA_KEY_TYPE, CKK_AES).ulong(CKA_VALUE_LEN, 16), &ct).unwrap();
+    assert!(h.get_bool(s, k2, CKA_SENSITIVE));
+    assert_eq!(aes_ecb(s, k1), aes_ecb(s, k2), "the same secret on both sides");
+
+    // A caller's template that contradicts the key's is refused, and makes no key.
+    let before = count_objects(&h, s);
+    assert_rv!(rv(encapsulate(s, hp, &secret_template())), CKR_TEMPLATE_INCONSISTENT);
+    let sensitive_false = aes_template().ulong(CKA_VALUE_LEN, 16).bool(CKA_SENSITIVE, false);
+    assert_rv!(rv(decapsulate(s, hq, &sensitive_false, &ct)), CKR_TEMPLATE_INCONSISTENT);
+    assert_eq!(count_objects(&h, s), before);
+
+    // The templates read back as attribute arrays, and are fixed once the key exists.
+    let mut a = [CK_ATTRIBUTE { type_: CKA_ENCAPSULATE_TEMPLATE, pValue: ptr::null_mut(), ulValueLen: 0 }];
+    assert_rv!(call!(C_GetAttributeValue, s, hp, a.as_mut_ptr(), 1), CKR_OK);
+    assert_eq!(a[0].ulValueLen as usize, 3 * size_of::<CK_ATTRIBUTE>());
+    let none = Tmpl::new().bytes(CKA_DECAPSULATE_TEMPLATE, &array_value(&Tmpl::new().attrs()));
+    assert_rv!(h.set(s, hq, &none), CKR_ATTRIBUTE_READ_ONLY);
+}

@@ -45,13 +45,6 @@ fn get_raw(s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, t: &mut [CK_ATTRIBUTE]) ->
     call!(C_GetAttributeValue, s, o, t.as_mut_ptr(), t.len() as CK_ULONG)
 }
 
-/// The bytes of a `CK_ATTRIBUTE` array, as the value of an array attribute
-/// (`CKA_WRAP_TEMPLATE`, ...). The array (and what it points to) must outlive its use.
-fn array_value(a: &[CK_ATTRIBUTE]) -> Vec<u8> {
-    // SAFETY: plain old data, read as bytes.
-    unsafe { std::slice::from_raw_parts(a.as_ptr() as *const u8, std::mem::size_of_val(a)) }.to_vec()
-}
-
 /// A `CK_MECHANISM_TYPE` array's bytes.
 fn mech_list(m: &[CK_MECHANISM_TYPE]) -> Vec<u8> {
     m.iter().flat_map(|x| x.to_ne_bytes()).collect()

@@ -88,7 +88,11 @@ pub fn kind(ty: CK_ATTRIBUTE_TYPE) -> Kind {
         | CKA_FERRO_SLOT_ID => Kind::Ulong,
         CKA_START_DATE | CKA_END_DATE => Kind::Date,
         CKA_ALLOWED_MECHANISMS => Kind::MechList,
-        CKA_WRAP_TEMPLATE | CKA_UNWRAP_TEMPLATE | CKA_DERIVE_TEMPLATE => Kind::Template,
+        CKA_WRAP_TEMPLATE
+        | CKA_UNWRAP_TEMPLATE
+        | CKA_DERIVE_TEMPLATE
+        | CKA_ENCAPSULATE_TEMPLATE
+        | CKA_DECAPSULATE_TEMPLATE => Kind::Template,
         _ => Kind::Bytes,
     }
 }

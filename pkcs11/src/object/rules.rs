@@ -252,10 +252,13 @@ const PQC_PRIVATE: &[Rule] = &[
 const SLH_PRIVATE: &[Rule] =
     &[r(CKA_PARAMETER_SET, REQUIRED | NO_GEN | NO_UNWRAP, N), r(CKA_VALUE, REQUIRED | NO_GEN | NO_UNWRAP | SECRET, N)];
 
-/// ML-KEM public keys add `CKA_ENCAPSULATE` (PKCS#11 3.2 Table 26).
-const KEM_PUBLIC: &[Rule] = &[r(CKA_ENCAPSULATE, SETTABLE, B(true))];
-/// ML-KEM private keys add `CKA_DECAPSULATE` (PKCS#11 3.2 Table 29).
-const KEM_PRIVATE: &[Rule] = &[r(CKA_DECAPSULATE, SETTABLE, B(true))];
+/// ML-KEM public keys add `CKA_ENCAPSULATE` and `CKA_ENCAPSULATE_TEMPLATE`
+/// (PKCS#11 3.2 Table 26; the template, like `CKA_UNWRAP_TEMPLATE`, is fixed once
+/// the key exists).
+const KEM_PUBLIC: &[Rule] = &[r(CKA_ENCAPSULATE, SETTABLE, B(true)), r(CKA_ENCAPSULATE_TEMPLATE, 0, E)];
+/// ML-KEM private keys add `CKA_DECAPSULATE` and `CKA_DECAPSULATE_TEMPLATE`
+/// (PKCS#11 3.2 Table 29).
+const KEM_PRIVATE: &[Rule] = &[r(CKA_DECAPSULATE, SETTABLE, B(true)), r(CKA_DECAPSULATE_TEMPLATE, 0, E)];
 
 /// Generic secrets, HMAC keys and AES keys. `CKA_VALUE_LEN` is accepted at import
 /// when it matches the value (many tools send it), and computed otherwise.

@@ -3,7 +3,9 @@
 //! The mechanism ([`crate::mechanism::mlkem`]) makes the ciphertext and the shared
 //! secret; this module checks the key (`CKA_ENCAPSULATE` / `CKA_DECAPSULATE`,
 //! `CKA_ALLOWED_MECHANISMS`), builds the new secret key from the caller's template
-//! through the rule table, and stores it.
+//! with the key's `CKA_ENCAPSULATE_TEMPLATE` / `CKA_DECAPSULATE_TEMPLATE` added (an
+//! attribute in both must agree, else `CKR_TEMPLATE_INCONSISTENT`, as for
+//! `CKA_UNWRAP_TEMPLATE`) through the rule table, and stores it.
 //!
 //! Provenance of the new key. PKCS#11 3.2 makes `CKA_LOCAL` true only for keys
 //! generated on the token (or copies of them): an encapsulated key is not generated
@@ -19,6 +21,7 @@
 use cryptoki_sys::*;
 
 use super::crypto::key;
+use super::keys::{merged, template_of};
 use super::objects::{ctx, insert_new};
 use super::{Output, Session};
 use crate::error::{Result, err};
@@ -76,7 +79,8 @@ pub fn encapsulate_key(
         entry.encapsulate.ok_or_else(|| err(CKR_MECHANISM_INVALID, "not an encapsulation mechanism"))?;
     // The template is checked before the length is given, so that a length query
     // fails as the real call would.
-    let mut attrs = new_key_attrs(m, &s, template, Op::Derive { always_sensitive: true, never_extractable: true })?;
+    let template = merged(template, &template_of(&pkey, CKA_ENCAPSULATE_TEMPLATE)?)?;
+    let mut attrs = new_key_attrs(m, &s, &template, Op::Derive { always_sensitive: true, never_extractable: true })?;
     let need = ciphertext_len(mech, &pkey)?;
     match cap {
         Some(c) if c >= need => {}
@@ -106,7 +110,8 @@ pub fn decapsulate_key(
         always_sensitive: pkey.attrs.bool(CKA_ALWAYS_SENSITIVE) == Some(true),
         never_extractable: pkey.attrs.bool(CKA_NEVER_EXTRACTABLE) == Some(true),
     };
-    let mut attrs = new_key_attrs(m, &s, template, op)?;
+    let template = merged(template, &template_of(&pkey, CKA_DECAPSULATE_TEMPLATE)?)?;
+    let mut attrs = new_key_attrs(m, &s, &template, op)?;
     super::audit::key_used(m, s.token.partition, || super::audit::role_of(&s.token.state.read()), &pkey);
     let secret = decapsulate(m.provider.as_ref(), mech, &pkey, ciphertext)?;
     finish(m, &mut attrs, &secret)?;

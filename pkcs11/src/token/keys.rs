@@ -99,13 +99,13 @@ fn matches_template(t: &Template, attrs: &Attrs) -> bool {
 }
 
 /// A key's template attribute (`CKA_WRAP_TEMPLATE`...), empty when absent.
-fn template_of(key: &Object, ty: CK_ATTRIBUTE_TYPE) -> Result<Template> {
+pub(super) fn template_of(key: &Object, ty: CK_ATTRIBUTE_TYPE) -> Result<Template> {
     Template::decode(key.attrs.get(ty).unwrap_or_default())
 }
 
 /// The caller's template with the key's template added: an attribute in both must
 /// have the same value (`CKR_TEMPLATE_INCONSISTENT`).
-fn merged(caller: &Template, required: &Template) -> Result<Template> {
+pub(super) fn merged(caller: &Template, required: &Template) -> Result<Template> {
     let mut t = caller.clone();
     t.0.extend(required.0.iter().cloned());
     build::normalise(&t)

@@ -118,6 +118,13 @@ macro_rules! assert_rv {
     }};
 }
 
+/// The bytes of an attribute-array value (`CKA_UNWRAP_TEMPLATE`, ...): the
+/// `CK_ATTRIBUTE` structs themselves, pointing at their values.
+pub fn array_value(a: &[CK_ATTRIBUTE]) -> Vec<u8> {
+    // SAFETY: plain old data, read as bytes.
+    unsafe { std::slice::from_raw_parts(a.as_ptr() as *const u8, std::mem::size_of_val(a)) }.to_vec()
+}
+
 /// The return code of a harness call that returns a `Result`.
 pub fn rv<T>(r: Result<T, CK_RV>) -> CK_RV {
     r.err().unwrap_or(CKR_OK)
