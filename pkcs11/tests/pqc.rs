@@ -582,3 +582,96 @@ fn slh_dsa_keys_sign_after_a_restart_and_are_attested() {
     assert_eq!(info(CKM_SLH_DSA_KEY_PAIR_GEN), (CKF_GENERATE_KEY_PAIR, CKP_SLH_DSA_SHA2_128S, CKP_SLH_DSA_SHAKE_256F));
     assert_eq!(info(CKM_SLH_DSA), (CKF_SIGN | CKF_VERIFY, CKP_SLH_DSA_SHA2_128S, CKP_SLH_DSA_SHAKE_256F));
 }
+
+/// HashSLH-DSA (FIPS 205 §10.2.2): each fixed-hash mechanism signs and verifies on
+/// an SHA2-128f key, single-part equal to multi-part when deterministic; M' = 1 ‖
+/// |ctx| ‖ ctx ‖ OID ‖ PH(M) built here with the pre-hash from the sha3/shake crates
+/// (SHA-2: the module's own `CKM_SHA*` digest) verifies under the slh-dsa crate's
+/// `slh_verify_internal`; `CKM_HASH_SLH_DSA` over the digest gives the same
+/// signature; tampering and a pure verification of a pre-hash signature are refused.
+#[test]
+fn hash_slh_dsa_signs_verifies_and_matches_an_independent_pre_hash() {
+    use slh_dsa::{Sha2_128f, Signature, VerifyingKey};
+    let (h, s) = Hsm::ready();
+    let (public, private) = pair_templates(CKP_SLH_DSA_SHA2_128F, "hash-slh");
+    let (hp, hq) = h.generate_pair(s, CKM_SLH_DSA_KEY_PAIR_GEN, &public, &private).unwrap();
+    let vk = VerifyingKey::<Sha2_128f>::try_from(h.get(s, hp, CKA_VALUE).unwrap().as_slice()).unwrap();
+    let msg = b"a long-lived firmware image, hashed first";
+    let ctx = b"fw";
+    // (mechanism, the digest mechanism for CKM_HASH_SLH_DSA, last OID arc).
+    let mechs: [(CK_MECHANISM_TYPE, Option<CK_MECHANISM_TYPE>, u8); 10] = [
+        (CKM_HASH_SLH_DSA_SHA224, Some(CKM_SHA224), 4),
+        (CKM_HASH_SLH_DSA_SHA256, Some(CKM_SHA256), 1),
+        (CKM_HASH_SLH_DSA_SHA384, Some(CKM_SHA384), 2),
+        (CKM_HASH_SLH_DSA_SHA512, Some(CKM_SHA512), 3),
+        (CKM_HASH_SLH_DSA_SHA3_224, Some(CKM_SHA3_224), 7),
+        (CKM_HASH_SLH_DSA_SHA3_256, Some(CKM_SHA3_256), 8),
+        (CKM_HASH_SLH_DSA_SHA3_384, Some(CKM_SHA3_384), 9),
+        (CKM_HASH_SLH_DSA_SHA3_512, Some(CKM_SHA3_512), 10),
+        (CKM_HASH_SLH_DSA_SHAKE128, None, 11),
+        (CKM_HASH_SLH_DSA_SHAKE256, None, 12),
+    ];
+    for (m, hash, arc) in mechs {
+        let mut p = context_param(CKH_DETERMINISTIC_REQUIRED, ctx);
+        let one = sign_with(s, &mut mech_with(m, &mut p), hq, msg).unwrap();
+        assert_eq!(one.len(), 17088);
+        let parts = sign_parts(s, &mut mech_with(m, &mut p), hq, &[&msg[..4], &msg[4..]]);
+        assert_eq!(one, parts, "{m:#x}: multi-part equals single-part");
+        assert_rv!(verify_with(s, &mut mech_with(m, &mut p), hp, msg, &one), CKR_OK);
+        assert_rv!(verify_with(s, &mut mech_with(m, &mut p), hp, b"another image", &one), CKR_SIGNATURE_INVALID);
+        assert_rv!(verify_with(s, &mut mech_with(CKM_SLH_DSA, &mut p), hp, msg, &one), CKR_SIGNATURE_INVALID);
+
+        let digest = match m {
+            CKM_HASH_SLH_DSA_SHA3_224
+            | CKM_HASH_SLH_DSA_SHA3_256
+            | CKM_HASH_SLH_DSA_SHA3_384
+            | CKM_HASH_SLH_DSA_SHA3_512
+            | CKM_HASH_SLH_DSA_SHAKE128
+            | CKM_HASH_SLH_DSA_SHAKE256 => test_prehash(m - CKM_HASH_SLH_DSA_SHA3_224 + CKM_HASH_ML_DSA_SHA3_224, msg),
+            _ => digest(s, hash.unwrap(), msg),
+        };
+        let mut m_prime = vec![1, ctx.len() as u8];
+        m_prime.extend_from_slice(ctx);
+        m_prime.extend_from_slice(&[0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, arc]);
+        m_prime.extend_from_slice(&digest);
+        let sig = Signature::<Sha2_128f>::try_from(one.as_slice()).unwrap();
+        assert!(vk.slh_verify_internal(&[&m_prime], &sig).is_ok(), "{m:#x}: M' built apart verifies");
+
+        if let Some(hash) = hash {
+            let mut hp_param = CK_HASH_SIGN_ADDITIONAL_CONTEXT {
+                hedgeVariant: CKH_DETERMINISTIC_REQUIRED,
+                pContext: ctx.as_ptr() as *mut _,
+                ulContextLen: ctx.len() as CK_ULONG,
+                hash,
+            };
+            let g = sign_with(s, &mut mech_with(CKM_HASH_SLH_DSA, &mut hp_param), hq, &digest).unwrap();
+            assert_eq!(g, one, "{m:#x}: CKM_HASH_SLH_DSA over the digest signs the same");
+            assert_rv!(verify_with(s, &mut mech_with(CKM_HASH_SLH_DSA, &mut hp_param), hp, &digest, &one), CKR_OK);
+            assert_rv!(
+                rv(sign_with(s, &mut mech_with(CKM_HASH_SLH_DSA, &mut hp_param), hq, &digest[1..])),
+                CKR_DATA_LEN_RANGE
+            );
+        }
+    }
+    // Hedged signs and verifies; CKM_HASH_SLH_DSA needs its parameter.
+    let hedged = sign_with(s, &mut mech(CKM_HASH_SLH_DSA_SHA256), hq, msg).unwrap();
+    assert_rv!(verify_with(s, &mut mech(CKM_HASH_SLH_DSA_SHA256), hp, msg, &hedged), CKR_OK);
+    assert_rv!(rv(sign_with(s, &mut mech(CKM_HASH_SLH_DSA), hq, msg)), CKR_MECHANISM_PARAM_INVALID);
+    // Mechanism info: each is there with the SLH-DSA parameter-set range.
+    for m in [CKM_HASH_SLH_DSA, CKM_HASH_SLH_DSA_SHA256, CKM_HASH_SLH_DSA_SHAKE256] {
+        let mut info = CK_MECHANISM_INFO { ulMinKeySize: 0, ulMaxKeySize: 0, flags: 0 };
+        assert_rv!(call!(C_GetMechanismInfo, h.slots()[0], m, &mut info), CKR_OK);
+        assert_eq!(info.flags, CKF_SIGN | CKF_VERIFY);
+        assert_eq!((info.ulMinKeySize, info.ulMaxKeySize), (CKP_SLH_DSA_SHA2_128S, CKP_SLH_DSA_SHAKE_256F));
+    }
+}
+
+/// `C_Digest` through the module.
+fn digest(s: CK_SESSION_HANDLE, m: CK_MECHANISM_TYPE, data: &[u8]) -> Vec<u8> {
+    assert_rv!(call!(C_DigestInit, s, &mut mech(m)), CKR_OK);
+    let mut out = vec![0u8; 64];
+    let mut n = 64;
+    assert_rv!(call!(C_Digest, s, data.as_ptr() as *mut _, data.len() as CK_ULONG, out.as_mut_ptr(), &mut n), CKR_OK);
+    out.truncate(n as usize);
+    out
+}

@@ -136,11 +136,21 @@ pub(crate) unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
             | CKM_HASH_ML_DSA_SHA3_384
             | CKM_HASH_ML_DSA_SHA3_512
             | CKM_HASH_ML_DSA_SHAKE128
-            | CKM_HASH_ML_DSA_SHAKE256 => {
+            | CKM_HASH_ML_DSA_SHAKE256
+            | CKM_HASH_SLH_DSA_SHA224
+            | CKM_HASH_SLH_DSA_SHA256
+            | CKM_HASH_SLH_DSA_SHA384
+            | CKM_HASH_SLH_DSA_SHA512
+            | CKM_HASH_SLH_DSA_SHA3_224
+            | CKM_HASH_SLH_DSA_SHA3_256
+            | CKM_HASH_SLH_DSA_SHA3_384
+            | CKM_HASH_SLH_DSA_SHA3_512
+            | CKM_HASH_SLH_DSA_SHAKE128
+            | CKM_HASH_SLH_DSA_SHAKE256 => {
                 let c: CK_SIGN_ADDITIONAL_CONTEXT = read(ty, pp, len)?;
                 Param::SignContext { hedge: c.hedgeVariant as u64, context: inner(ty, c.pContext, c.ulContextLen)? }
             }
-            CKM_HASH_ML_DSA => {
+            CKM_HASH_ML_DSA | CKM_HASH_SLH_DSA => {
                 let c: CK_HASH_SIGN_ADDITIONAL_CONTEXT = read(ty, pp, len)?;
                 Param::HashSignContext {
                     hedge: c.hedgeVariant as u64,

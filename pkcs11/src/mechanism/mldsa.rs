@@ -16,10 +16,10 @@ use std::sync::Arc;
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
-use super::{Entry, Mechanism, Param, Registry, SignOp, VerifyOp, ops::Collect, pqc_pkcs8, public_key_info};
+use super::pqc_sign::{Family, Input, PRE_HASHES, PreHash, Request, request};
+use super::{Entry, Mechanism, Registry, SignOp, VerifyOp, pqc_pkcs8, public_key_info};
+use crate::crypto::Provider;
 use crate::crypto::pqc::{MlDsaSet, MlDsaSigner, MlDsaVerifier};
-use crate::crypto::sha3::Sha3Alg;
-use crate::crypto::{HashAlg, Hasher, Provider};
 use crate::error::{Error, Result, err};
 use crate::object::{Attrs, Object, Shape};
 
@@ -41,77 +41,19 @@ pub const SIGN_INFO: CK_MECHANISM_INFO =
 
 /// The HashML-DSA mechanisms with a fixed hash, and their hashes.
 const HASHED: [(CK_MECHANISM_TYPE, PreHash); 10] = [
-    (CKM_HASH_ML_DSA_SHA224, PreHash::Sha2(HashAlg::Sha224)),
-    (CKM_HASH_ML_DSA_SHA256, PreHash::Sha2(HashAlg::Sha256)),
-    (CKM_HASH_ML_DSA_SHA384, PreHash::Sha2(HashAlg::Sha384)),
-    (CKM_HASH_ML_DSA_SHA512, PreHash::Sha2(HashAlg::Sha512)),
-    (CKM_HASH_ML_DSA_SHA3_224, PreHash::Sha3(Sha3Alg::Sha3_224)),
-    (CKM_HASH_ML_DSA_SHA3_256, PreHash::Sha3(Sha3Alg::Sha3_256)),
-    (CKM_HASH_ML_DSA_SHA3_384, PreHash::Sha3(Sha3Alg::Sha3_384)),
-    (CKM_HASH_ML_DSA_SHA3_512, PreHash::Sha3(Sha3Alg::Sha3_512)),
-    (CKM_HASH_ML_DSA_SHAKE128, PreHash::Sha3(Sha3Alg::Shake128)),
-    (CKM_HASH_ML_DSA_SHAKE256, PreHash::Sha3(Sha3Alg::Shake256)),
+    (CKM_HASH_ML_DSA_SHA224, PRE_HASHES[0]),
+    (CKM_HASH_ML_DSA_SHA256, PRE_HASHES[1]),
+    (CKM_HASH_ML_DSA_SHA384, PRE_HASHES[2]),
+    (CKM_HASH_ML_DSA_SHA512, PRE_HASHES[3]),
+    (CKM_HASH_ML_DSA_SHA3_224, PRE_HASHES[4]),
+    (CKM_HASH_ML_DSA_SHA3_256, PRE_HASHES[5]),
+    (CKM_HASH_ML_DSA_SHA3_384, PRE_HASHES[6]),
+    (CKM_HASH_ML_DSA_SHA3_512, PRE_HASHES[7]),
+    (CKM_HASH_ML_DSA_SHAKE128, PRE_HASHES[8]),
+    (CKM_HASH_ML_DSA_SHAKE256, PRE_HASHES[9]),
 ];
 
-/// A HashML-DSA pre-hash function (FIPS 204 §5.4): SHA-2 from the provider,
-/// SHA-3 and SHAKE from the shared `sha3`/`shake` crates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum PreHash {
-    Sha2(HashAlg),
-    Sha3(Sha3Alg),
-}
-
-impl PreHash {
-    /// The hash `CK_HASH_SIGN_ADDITIONAL_CONTEXT.hash` names for `CKM_HASH_ML_DSA`.
-    /// PKCS#11 3.2 has no SHAKE digest mechanism, so SHAKE cannot be named there.
-    fn from_mechanism(m: CK_MECHANISM_TYPE) -> Option<Self> {
-        Some(match m {
-            CKM_SHA224 => PreHash::Sha2(HashAlg::Sha224),
-            CKM_SHA256 => PreHash::Sha2(HashAlg::Sha256),
-            CKM_SHA384 => PreHash::Sha2(HashAlg::Sha384),
-            CKM_SHA512 => PreHash::Sha2(HashAlg::Sha512),
-            CKM_SHA3_224 => PreHash::Sha3(Sha3Alg::Sha3_224),
-            CKM_SHA3_256 => PreHash::Sha3(Sha3Alg::Sha3_256),
-            CKM_SHA3_384 => PreHash::Sha3(Sha3Alg::Sha3_384),
-            CKM_SHA3_512 => PreHash::Sha3(Sha3Alg::Sha3_512),
-            _ => return None,
-        })
-    }
-
-    fn output_len(self) -> usize {
-        match self {
-            PreHash::Sha2(h) => h.output_len(),
-            PreHash::Sha3(h) => h.output_len(),
-        }
-    }
-
-    fn hasher(self, provider: &dyn Provider) -> Box<dyn Hasher> {
-        match self {
-            PreHash::Sha2(h) => provider.hasher(h),
-            PreHash::Sha3(h) => h.hasher(),
-        }
-    }
-
-    /// The DER of the hash's OID (FIPS 204 Algorithm 4, step 10ff: OID in M'):
-    /// 06 09 60 86 48 01 65 03 04 02 xx, 2.16.840.1.101.3.4.2.xx (NIST CSOR), with
-    /// xx as FIPS 204 §5.4 lists it.
-    fn oid_der(self) -> [u8; 11] {
-        let arc = match self {
-            PreHash::Sha2(HashAlg::Sha256) => 0x01,
-            PreHash::Sha2(HashAlg::Sha384) => 0x02,
-            PreHash::Sha2(HashAlg::Sha512) => 0x03,
-            PreHash::Sha2(HashAlg::Sha224) => 0x04,
-            PreHash::Sha2(HashAlg::Sha1) => unreachable!("HashML-DSA never takes SHA-1 (from_mechanism, HASHED)"),
-            PreHash::Sha3(Sha3Alg::Sha3_224) => 0x07,
-            PreHash::Sha3(Sha3Alg::Sha3_256) => 0x08,
-            PreHash::Sha3(Sha3Alg::Sha3_384) => 0x09,
-            PreHash::Sha3(Sha3Alg::Sha3_512) => 0x0a,
-            PreHash::Sha3(Sha3Alg::Shake128) => 0x0b,
-            PreHash::Sha3(Sha3Alg::Shake256) => 0x0c,
-        };
-        [0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, arc]
-    }
-}
+const FAMILY: Family = Family { caller_hash: CKM_HASH_ML_DSA, hashed: &HASHED };
 
 /// Registers the ML-DSA mechanisms. Both providers offer all of them.
 pub fn register(r: &mut Registry, _provider: &dyn Provider) {
@@ -247,118 +189,6 @@ fn public_key(provider: &dyn Provider, key: &Object) -> Result<Arc<PublicKey>> {
     .map_err(damaged)
 }
 
-/// What the mechanism and its parameter ask for.
-struct Request {
-    /// `CKH_*`: whether the signature is randomised.
-    deterministic: bool,
-    /// The context string.
-    context: Vec<u8>,
-    /// `None`: pure ML-DSA. `Some((hash, true))`: HashML-DSA hashing the message
-    /// here; `Some((hash, false))`: the input is already the hash.
-    prehash: Option<(PreHash, bool)>,
-}
-
-/// Reads the parameter (PKCS#11 3.2 §6.67.5, §6.67.6). No parameter is hedged
-/// signing with an empty context; `CKM_HASH_ML_DSA` needs its parameter to know the
-/// hash.
-fn request(mech: &Mechanism) -> Result<Request> {
-    let fixed = HASHED.iter().find(|(m, _)| *m == mech.ty).map(|(_, h)| *h);
-    let (hedge, context, hash) = match (&mech.param, mech.ty) {
-        (Param::None, CKM_HASH_ML_DSA) => return Err(mech.bad_param("needs CK_HASH_SIGN_ADDITIONAL_CONTEXT")),
-        (Param::None, _) => (CKH_HEDGE_PREFERRED as u64, Vec::new(), None),
-        (Param::SignContext { hedge, context }, ty) if ty != CKM_HASH_ML_DSA => (*hedge, context.clone(), None),
-        (Param::HashSignContext { hedge, context, hash }, CKM_HASH_ML_DSA) => {
-            let h = PreHash::from_mechanism(*hash).ok_or_else(|| {
-                mech.bad_param("the hash must be CKM_SHA224 to CKM_SHA512 or CKM_SHA3_224 to CKM_SHA3_512")
-            })?;
-            (*hedge, context.clone(), Some(h))
-        }
-        _ => {
-            return Err(mech.bad_param(
-                "takes CK_SIGN_ADDITIONAL_CONTEXT (CK_HASH_SIGN_ADDITIONAL_CONTEXT for CKM_HASH_ML_DSA) or nothing",
-            ));
-        }
-    };
-    let deterministic = match hedge as CK_ULONG {
-        CKH_HEDGE_PREFERRED | CKH_HEDGE_REQUIRED => false,
-        CKH_DETERMINISTIC_REQUIRED => true,
-        _ => return Err(mech.bad_param("hedgeVariant must be a CKH_HEDGE_* or CKH_DETERMINISTIC_REQUIRED")),
-    };
-    if context.len() > 255 {
-        return Err(mech.bad_param("an ML-DSA context has at most 255 bytes"));
-    }
-    let prehash = match (fixed, hash) {
-        (Some(h), _) => Some((h, true)),
-        (None, Some(h)) => Some((h, false)),
-        (None, None) => None,
-    };
-    Ok(Request { deterministic, context, prehash })
-}
-
-/// The input as it arrives: the message (pure), its running hash (HashML-DSA with
-/// a fixed hash), or the caller's hash (`CKM_HASH_ML_DSA`).
-enum Input {
-    Collect(Collect),
-    Hashing(Option<Box<dyn Hasher>>),
-}
-
-impl Input {
-    fn new(provider: &dyn Provider, r: &Request) -> Self {
-        match r.prehash {
-            Some((h, true)) => Input::Hashing(Some(h.hasher(provider))),
-            Some((h, false)) => Input::Collect(Collect::new(h.output_len())),
-            None => Input::Collect(Collect::new(MAX_MESSAGE)),
-        }
-    }
-
-    fn update(&mut self, data: &[u8]) -> Result<()> {
-        match self {
-            Input::Collect(c) => c.push(data),
-            Input::Hashing(Some(h)) => {
-                h.update(data);
-                Ok(())
-            }
-            Input::Hashing(None) => Err(err(CKR_OPERATION_NOT_INITIALIZED, "the operation has finished")),
-        }
-    }
-
-    /// M' (FIPS 204 Algorithm 2 step 10, Algorithm 4 step 23) as one buffer.
-    fn m_prime(&mut self, r: &Request) -> Result<Zeroizing<Vec<u8>>> {
-        let ctx = &r.context;
-        let mut out = Zeroizing::new(Vec::new());
-        match (r.prehash, self) {
-            (None, Input::Collect(c)) => {
-                out.extend_from_slice(&[0, ctx.len() as u8]);
-                out.extend_from_slice(ctx);
-                out.extend_from_slice(c.data());
-            }
-            (Some((h, _)), input) => {
-                let digest = match input {
-                    Input::Hashing(hasher) => hasher
-                        .take()
-                        .ok_or_else(|| err(CKR_OPERATION_NOT_INITIALIZED, "the operation has finished"))?
-                        .finish(),
-                    Input::Collect(c) => {
-                        if c.data().len() != h.output_len() {
-                            return Err(err(
-                                CKR_DATA_LEN_RANGE,
-                                format!("CKM_HASH_ML_DSA with {h:?} takes a {}-byte hash", h.output_len()),
-                            ));
-                        }
-                        c.data().to_vec()
-                    }
-                };
-                out.extend_from_slice(&[1, ctx.len() as u8]);
-                out.extend_from_slice(ctx);
-                out.extend_from_slice(&h.oid_der());
-                out.extend_from_slice(&digest);
-            }
-            (None, Input::Hashing(_)) => unreachable!("pure ML-DSA collects the message"),
-        }
-        Ok(out)
-    }
-}
-
 struct Sign {
     key: Arc<PrivateKey>,
     request: Request,
@@ -414,17 +244,17 @@ impl VerifyOp for Verify {
 
 /// `C_SignInit` for the ML-DSA mechanisms.
 pub fn sign(provider: &dyn Provider, mech: &Mechanism, key: &Object) -> Result<Box<dyn SignOp>> {
-    let request = request(mech)?;
+    let request = request(mech, &FAMILY)?;
     let key = private_key(provider, key)?;
-    let input = Input::new(provider, &request);
+    let input = Input::new(provider, &request, MAX_MESSAGE);
     Ok(Box::new(Sign { key, request, input }))
 }
 
 /// `C_VerifyInit` for the ML-DSA mechanisms.
 pub fn verify(provider: &dyn Provider, mech: &Mechanism, key: &Object) -> Result<Box<dyn VerifyOp>> {
-    let request = request(mech)?;
+    let request = request(mech, &FAMILY)?;
     let key = public_key(provider, key)?;
-    let input = Input::new(provider, &request);
+    let input = Input::new(provider, &request, MAX_MESSAGE);
     Ok(Box::new(Verify { key, request, input }))
 }
 
@@ -444,6 +274,13 @@ pub fn decode_private_key(der: &[u8]) -> Result<Attrs> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::HashAlg;
+    use crate::crypto::sha3::Sha3Alg;
+    use crate::mechanism::Param;
+
+    fn request(m: &Mechanism) -> Result<Request> {
+        super::request(m, &FAMILY)
+    }
 
     #[test]
     fn parameters_are_read_as_pkcs11_3_2_says() {

@@ -20,6 +20,7 @@ pub mod mldsa;
 pub mod mlkem;
 pub mod ops;
 pub mod pqc_pkcs8;
+pub mod pqc_sign;
 pub mod public_key_info;
 pub mod rsa;
 pub mod slhdsa;

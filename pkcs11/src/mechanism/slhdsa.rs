@@ -4,15 +4,18 @@
 //! Keys: `CKK_SLH_DSA`, the parameter set in `CKA_PARAMETER_SET` (`CKP_SLH_DSA_SHA2_128S`
 //! to `CKP_SLH_DSA_SHAKE_256F`); the public key (PK.seed ‖ PK.root) in the public
 //! key's `CKA_VALUE`, the private key (SK.seed ‖ SK.prf ‖ PK.seed ‖ PK.root) in the
-//! private key's `CKA_VALUE`, secret (sealed at rest, see object/rules.rs). HashSLH-DSA
-//! (`CKM_HASH_SLH_DSA*`) is not offered.
+//! private key's `CKA_VALUE`, secret (sealed at rest, see object/rules.rs).
+//! HashSLH-DSA (FIPS 205 §10.2.2): `CKM_HASH_SLH_DSA` (the caller's hash, with
+//! `CK_HASH_SIGN_ADDITIONAL_CONTEXT`) and `CKM_HASH_SLH_DSA_SHA224` to `_SHAKE256`
+//! (hashing here), M' built as for HashML-DSA (mechanism/pqc_sign.rs).
 
 use std::sync::Arc;
 
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
-use super::{Entry, Mechanism, Param, Registry, SignOp, VerifyOp, ops::Collect, pqc_pkcs8, public_key_info};
+use super::pqc_sign::{Family, Input, PRE_HASHES, PreHash, Request, request};
+use super::{Entry, Mechanism, Registry, SignOp, VerifyOp, pqc_pkcs8, public_key_info};
 use crate::crypto::Provider;
 use crate::crypto::slhdsa::SlhDsaSet;
 use crate::error::{Result, err};
@@ -30,9 +33,25 @@ const MAX: CK_ULONG = CKP_SLH_DSA_SHAKE_256F;
 /// `CKM_SLH_DSA_KEY_PAIR_GEN`.
 pub const KEY_GEN_INFO: CK_MECHANISM_INFO =
     CK_MECHANISM_INFO { ulMinKeySize: MIN, ulMaxKeySize: MAX, flags: CKF_GENERATE_KEY_PAIR };
-/// `CKM_SLH_DSA`.
+/// `CKM_SLH_DSA`, `CKM_HASH_SLH_DSA` and the HashSLH-DSA mechanisms.
 pub const SIGN_INFO: CK_MECHANISM_INFO =
     CK_MECHANISM_INFO { ulMinKeySize: MIN, ulMaxKeySize: MAX, flags: CKF_SIGN | CKF_VERIFY };
+
+/// The HashSLH-DSA mechanisms with a fixed hash, and their hashes.
+const HASHED: [(CK_MECHANISM_TYPE, PreHash); 10] = [
+    (CKM_HASH_SLH_DSA_SHA224, PRE_HASHES[0]),
+    (CKM_HASH_SLH_DSA_SHA256, PRE_HASHES[1]),
+    (CKM_HASH_SLH_DSA_SHA384, PRE_HASHES[2]),
+    (CKM_HASH_SLH_DSA_SHA512, PRE_HASHES[3]),
+    (CKM_HASH_SLH_DSA_SHA3_224, PRE_HASHES[4]),
+    (CKM_HASH_SLH_DSA_SHA3_256, PRE_HASHES[5]),
+    (CKM_HASH_SLH_DSA_SHA3_384, PRE_HASHES[6]),
+    (CKM_HASH_SLH_DSA_SHA3_512, PRE_HASHES[7]),
+    (CKM_HASH_SLH_DSA_SHAKE128, PRE_HASHES[8]),
+    (CKM_HASH_SLH_DSA_SHAKE256, PRE_HASHES[9]),
+];
+
+const FAMILY: Family = Family { caller_hash: CKM_HASH_SLH_DSA, hashed: &HASHED };
 
 /// Registers the SLH-DSA mechanisms. Both providers offer them (shared crate).
 pub fn register(r: &mut Registry, _provider: &dyn Provider) {
@@ -41,10 +60,9 @@ pub fn register(r: &mut Registry, _provider: &dyn Provider) {
         CKM_SLH_DSA_KEY_PAIR_GEN,
         Entry { generate_key_pair: Some((CKK_SLH_DSA, generate)), ..entry(KEY_GEN_INFO) },
     );
-    r.insert(
-        CKM_SLH_DSA,
-        Entry { key_types: &[CKK_SLH_DSA], sign: Some(sign), verify: Some(verify), ..entry(SIGN_INFO) },
-    );
+    for m in [CKM_SLH_DSA, CKM_HASH_SLH_DSA].into_iter().chain(HASHED.iter().map(|(m, _)| *m)) {
+        r.insert(m, Entry { key_types: &[CKK_SLH_DSA], sign: Some(sign), verify: Some(verify), ..entry(SIGN_INFO) });
+    }
 }
 
 /// The parameter set of a key's (or template's) `CKA_PARAMETER_SET`.
@@ -137,33 +155,10 @@ fn key(key: &Object, len: fn(SlhDsaSet) -> usize) -> Result<Arc<Key>> {
     })
 }
 
-/// What the parameter asks for: hedged or deterministic, and the context.
-struct Request {
-    deterministic: bool,
-    context: Vec<u8>,
-}
-
-fn request(mech: &Mechanism) -> Result<Request> {
-    let (hedge, context) = match &mech.param {
-        Param::None => (CKH_HEDGE_PREFERRED as u64, Vec::new()),
-        Param::SignContext { hedge, context } => (*hedge, context.clone()),
-        _ => return Err(mech.bad_param("takes CK_SIGN_ADDITIONAL_CONTEXT or nothing")),
-    };
-    let deterministic = match hedge as CK_ULONG {
-        CKH_HEDGE_PREFERRED | CKH_HEDGE_REQUIRED => false,
-        CKH_DETERMINISTIC_REQUIRED => true,
-        _ => return Err(mech.bad_param("hedgeVariant must be a CKH_HEDGE_* or CKH_DETERMINISTIC_REQUIRED")),
-    };
-    if context.len() > 255 {
-        return Err(mech.bad_param("an SLH-DSA context has at most 255 bytes"));
-    }
-    Ok(Request { deterministic, context })
-}
-
 struct Sign {
     key: Arc<Key>,
     request: Request,
-    input: Collect,
+    input: Input,
 }
 
 impl SignOp for Sign {
@@ -172,14 +167,14 @@ impl SignOp for Sign {
     }
 
     fn update(&mut self, data: &[u8]) -> Result<()> {
-        self.input.push(data)
+        self.input.update(data)
     }
 
     fn finish(&mut self) -> Result<Vec<u8>> {
         let set = self.key.set;
-        let ctx = &self.request.context;
-        // FIPS 205 Algorithm 22: M' = 0 ‖ |ctx| ‖ ctx ‖ M; opt_rand fresh, or PK.seed
-        // (the crate's None) when deterministic.
+        let m_prime = self.input.m_prime(&self.request)?;
+        // opt_rand fresh, or PK.seed (the crate's None) when deterministic (FIPS 205
+        // Algorithms 22 and 23).
         let mut rnd = Zeroizing::new(vec![0u8; set.n()]);
         let rnd = if self.request.deterministic {
             None
@@ -187,7 +182,7 @@ impl SignOp for Sign {
             getrandom::fill(&mut rnd).map_err(|_| err(CKR_FUNCTION_FAILED, "system random generator failed"))?;
             Some(rnd.as_slice())
         };
-        set.sign_internal(&self.key.value, &[&[0, ctx.len() as u8], ctx, self.input.data()], rnd)
+        set.sign_internal(&self.key.value, &[&m_prime], rnd)
             .ok_or_else(|| err(CKR_GENERAL_ERROR, "the stored SLH-DSA key is not usable"))
     }
 }
@@ -195,16 +190,17 @@ impl SignOp for Sign {
 struct Verify {
     key: Arc<Key>,
     request: Request,
-    input: Collect,
+    input: Input,
 }
 
 impl VerifyOp for Verify {
     fn update(&mut self, data: &[u8]) -> Result<()> {
-        self.input.push(data)
+        self.input.update(data)
     }
 
     fn finish(&mut self, signature: &[u8]) -> Result<()> {
         let set = self.key.set;
+        let m_prime = self.input.m_prime(&self.request)?;
         let want = set.signature_len();
         if signature.len() != want {
             return Err(err(
@@ -212,8 +208,7 @@ impl VerifyOp for Verify {
                 format!("the signature has {} bytes, not {want}", signature.len()),
             ));
         }
-        let ctx = &self.request.context;
-        if set.verify_internal(&self.key.value, &[&[0, ctx.len() as u8], ctx, self.input.data()], signature) {
+        if set.verify_internal(&self.key.value, &[&m_prime], signature) {
             Ok(())
         } else {
             Err(err(CKR_SIGNATURE_INVALID, "the SLH-DSA signature does not verify"))
@@ -221,18 +216,20 @@ impl VerifyOp for Verify {
     }
 }
 
-/// `C_SignInit` for `CKM_SLH_DSA`.
-pub fn sign(_provider: &dyn Provider, mech: &Mechanism, k: &Object) -> Result<Box<dyn SignOp>> {
-    let request = request(mech)?;
+/// `C_SignInit` for the SLH-DSA mechanisms.
+pub fn sign(provider: &dyn Provider, mech: &Mechanism, k: &Object) -> Result<Box<dyn SignOp>> {
+    let request = request(mech, &FAMILY)?;
     let key = key(k, SlhDsaSet::private_len)?;
-    Ok(Box::new(Sign { key, request, input: Collect::new(MAX_MESSAGE) }))
+    let input = Input::new(provider, &request, MAX_MESSAGE);
+    Ok(Box::new(Sign { key, request, input }))
 }
 
-/// `C_VerifyInit` for `CKM_SLH_DSA`.
-pub fn verify(_provider: &dyn Provider, mech: &Mechanism, k: &Object) -> Result<Box<dyn VerifyOp>> {
-    let request = request(mech)?;
+/// `C_VerifyInit` for the SLH-DSA mechanisms.
+pub fn verify(provider: &dyn Provider, mech: &Mechanism, k: &Object) -> Result<Box<dyn VerifyOp>> {
+    let request = request(mech, &FAMILY)?;
     let key = key(k, SlhDsaSet::public_len)?;
-    Ok(Box::new(Verify { key, request, input: Collect::new(MAX_MESSAGE) }))
+    let input = Input::new(provider, &request, MAX_MESSAGE);
+    Ok(Box::new(Verify { key, request, input }))
 }
 
 /// `C_WrapKey`: the private key as PKCS#8, the raw key as `privateKey` (RFC 9909 §6).
