@@ -26,7 +26,9 @@
 //! - a length query, or a buffer too small, computes and consumes nothing: the caller
 //!   repeats the call with the same arguments (§5.2); every signing mechanism here
 //!   knows its signature's exact length beforehand;
-//! - an error ends the message it happened in, never the process: only
+//! - an error ends the message it happened in (bad pointers and lengths aside: the
+//!   FFI layer refuses those before the operation sees the call, as for every other
+//!   function of this module), never the process: only
 //!   `C_MessageSignFinal` does (or `C_SessionCancel`, or closing the session), and it
 //!   discards an unfinished message;
 //! - `C_SignMessage` or `C_SignMessageBegin` while a multi-part message is unfinished
