@@ -278,8 +278,8 @@ fn mechanism_info_is_in_bytes_with_truthful_flags() {
         (CKM_AES_GCM, both),
         (CKM_AES_KEY_WRAP, both),
         (CKM_AES_KEY_WRAP_KWP, both),
-        (CKM_AES_CMAC, CKF_SIGN | CKF_VERIFY),
-        (CKM_AES_CMAC_GENERAL, CKF_SIGN | CKF_VERIFY),
+        (CKM_AES_CMAC, SIGN_VERIFY),
+        (CKM_AES_CMAC_GENERAL, SIGN_VERIFY),
     ];
     for (m, flags) in want {
         assert!(list.contains(&m), "{m:#x} listed");

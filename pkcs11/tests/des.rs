@@ -232,7 +232,7 @@ fn ossl_ecb(key: &[u8]) -> &'static str {
 fn mechanism_info_is_in_bytes_with_truthful_flags() {
     let (_h, _s) = Hsm::ready();
     let crypt = CKF_ENCRYPT | CKF_DECRYPT;
-    let mac = CKF_SIGN | CKF_VERIFY;
+    let mac = SIGN_VERIFY;
     let want = [
         (CKM_DES2_KEY_GEN, 16, 16, CKF_GENERATE),
         (CKM_DES3_KEY_GEN, 24, 24, CKF_GENERATE),

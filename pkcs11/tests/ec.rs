@@ -401,16 +401,16 @@ fn the_ec_mechanisms_are_listed_with_their_sizes_and_flags() {
     let ec = CKF_EC_F_P | CKF_EC_OID | CKF_EC_UNCOMPRESS | CKF_EC_CURVENAME;
     let want: &[(CK_MECHANISM_TYPE, CK_ULONG, CK_ULONG, CK_FLAGS)] = &[
         (CKM_EC_KEY_PAIR_GEN, 256, 521, CKF_GENERATE_KEY_PAIR | ec),
-        (CKM_ECDSA, 256, 521, CKF_SIGN | CKF_VERIFY | ec),
-        (CKM_ECDSA_SHA1, 256, 521, CKF_SIGN | CKF_VERIFY | ec),
-        (CKM_ECDSA_SHA224, 256, 521, CKF_SIGN | CKF_VERIFY | ec),
-        (CKM_ECDSA_SHA256, 256, 521, CKF_SIGN | CKF_VERIFY | ec),
-        (CKM_ECDSA_SHA384, 256, 521, CKF_SIGN | CKF_VERIFY | ec),
-        (CKM_ECDSA_SHA512, 256, 521, CKF_SIGN | CKF_VERIFY | ec),
+        (CKM_ECDSA, 256, 521, SIGN_VERIFY | ec),
+        (CKM_ECDSA_SHA1, 256, 521, SIGN_VERIFY | ec),
+        (CKM_ECDSA_SHA224, 256, 521, SIGN_VERIFY | ec),
+        (CKM_ECDSA_SHA256, 256, 521, SIGN_VERIFY | ec),
+        (CKM_ECDSA_SHA384, 256, 521, SIGN_VERIFY | ec),
+        (CKM_ECDSA_SHA512, 256, 521, SIGN_VERIFY | ec),
         (CKM_ECDH1_DERIVE, 256, 521, CKF_DERIVE | ec),
         (CKM_ECDH1_COFACTOR_DERIVE, 256, 521, CKF_DERIVE | ec),
         (CKM_EC_EDWARDS_KEY_PAIR_GEN, 256, 256, CKF_GENERATE_KEY_PAIR | CKF_EC_OID | CKF_EC_CURVENAME),
-        (CKM_EDDSA, 256, 256, CKF_SIGN | CKF_VERIFY | CKF_EC_OID | CKF_EC_CURVENAME),
+        (CKM_EDDSA, 256, 256, SIGN_VERIFY | CKF_EC_OID | CKF_EC_CURVENAME),
     ];
     for &(m, min, max, flags) in want {
         assert!(list.contains(&m), "{m:#x} listed");

@@ -278,11 +278,7 @@ fn mechanism_info_lists_what_is_offered() {
     {
         let (r, i) = info(m);
         assert_rv!(r, CKR_OK);
-        assert_eq!(
-            (i.flags, i.ulMinKeySize, i.ulMaxKeySize),
-            (CKF_SIGN | CKF_VERIFY, CKP_ML_DSA_44, CKP_ML_DSA_87),
-            "{m:#x}"
-        );
+        assert_eq!((i.flags, i.ulMinKeySize, i.ulMaxKeySize), (SIGN_VERIFY, CKP_ML_DSA_44, CKP_ML_DSA_87), "{m:#x}");
     }
     // The mechanism list names them too.
     let mut n: CK_ULONG = 0;
@@ -580,7 +576,7 @@ fn slh_dsa_keys_sign_after_a_restart_and_are_attested() {
         (i.flags, i.ulMinKeySize, i.ulMaxKeySize)
     };
     assert_eq!(info(CKM_SLH_DSA_KEY_PAIR_GEN), (CKF_GENERATE_KEY_PAIR, CKP_SLH_DSA_SHA2_128S, CKP_SLH_DSA_SHAKE_256F));
-    assert_eq!(info(CKM_SLH_DSA), (CKF_SIGN | CKF_VERIFY, CKP_SLH_DSA_SHA2_128S, CKP_SLH_DSA_SHAKE_256F));
+    assert_eq!(info(CKM_SLH_DSA), (SIGN_VERIFY, CKP_SLH_DSA_SHA2_128S, CKP_SLH_DSA_SHAKE_256F));
 }
 
 /// HashSLH-DSA (FIPS 205 §10.2.2): each fixed-hash mechanism signs and verifies on
@@ -661,7 +657,7 @@ fn hash_slh_dsa_signs_verifies_and_matches_an_independent_pre_hash() {
     for m in [CKM_HASH_SLH_DSA, CKM_HASH_SLH_DSA_SHA256, CKM_HASH_SLH_DSA_SHAKE256] {
         let mut info = CK_MECHANISM_INFO { ulMinKeySize: 0, ulMaxKeySize: 0, flags: 0 };
         assert_rv!(call!(C_GetMechanismInfo, h.slots()[0], m, &mut info), CKR_OK);
-        assert_eq!(info.flags, CKF_SIGN | CKF_VERIFY);
+        assert_eq!(info.flags, SIGN_VERIFY);
         assert_eq!((info.ulMinKeySize, info.ulMaxKeySize), (CKP_SLH_DSA_SHA2_128S, CKP_SLH_DSA_SHAKE_256F));
     }
 }

@@ -384,7 +384,7 @@ fn mechanism_info_tells_the_truth() {
     assert_eq!(call!(C_GetMechanismList, 0, ptr::null_mut(), &mut list_len), CKR_OK);
     let mut list = vec![0; list_len as usize];
     assert_eq!(call!(C_GetMechanismList, 0, list.as_mut_ptr(), &mut list_len), CKR_OK);
-    let sv = CKF_SIGN | CKF_VERIFY;
+    let sv = SIGN_VERIFY;
     let mut want = vec![
         (CKM_RSA_PKCS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR),
         (CKM_RSA_PKCS, CKF_ENCRYPT | CKF_DECRYPT | sv | CKF_WRAP | CKF_UNWRAP),

@@ -6,9 +6,10 @@ use cryptoki_sys::*;
 
 use super::{bytes, bytes_mut, capacity, guard, mechanism, template, write, write_output};
 use crate::error::err;
+use crate::mechanism::Param;
 use crate::module;
 use crate::token::crypto::{self as ops, Dir};
-use crate::token::{digest, keys, random};
+use crate::token::{digest, keys, message, random};
 
 /// `C_DigestInit`. `pMechanism` must be readable.
 #[unsafe(no_mangle)]
@@ -439,8 +440,244 @@ pub unsafe extern "C" fn C_DeriveKey(
     })
 }
 
+/// `C_VerifySignatureInit` (PKCS#11 3.2). `pMechanism` is null (ends the session's
+/// verification operation) or readable as for `C_VerifyInit`; `pSignature` holds
+/// `ulSignatureLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifySignatureInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: *mut CK_MECHANISM,
+    hKey: CK_OBJECT_HANDLE,
+    pSignature: *mut CK_BYTE,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_VerifySignatureInit", || {
+        let m = module::get()?;
+        if pMechanism.is_null() {
+            return ops::verify_signature_init(&m, hSession, None, hKey, &[]);
+        }
+        // SAFETY: forwarded contract.
+        let (mech, sig) = unsafe { (mechanism(pMechanism)?, bytes(pSignature, ulSignatureLen)?) };
+        ops::verify_signature_init(&m, hSession, Some(&mech), hKey, sig)
+    })
+}
+
+/// `C_VerifySignature` (PKCS#11 3.2). `pData` holds `ulDataLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifySignature(
+    hSession: CK_SESSION_HANDLE,
+    pData: *mut CK_BYTE,
+    ulDataLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_VerifySignature", || {
+        let m = module::get()?;
+        // SAFETY: forwarded contract.
+        let data = unsafe { bytes(pData, ulDataLen)? };
+        ops::verify_signature(&m, hSession, data)
+    })
+}
+
+/// `C_VerifySignatureUpdate` (PKCS#11 3.2). `pPart` holds `ulPartLen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifySignatureUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: *mut CK_BYTE,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_VerifySignatureUpdate", || {
+        let m = module::get()?;
+        // SAFETY: forwarded contract.
+        let part = unsafe { bytes(pPart, ulPartLen)? };
+        ops::verify_signature_update(&m, hSession, part)
+    })
+}
+
+/// `C_VerifySignatureFinal` (PKCS#11 3.2).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifySignatureFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    guard("C_VerifySignatureFinal", || ops::verify_signature_final(&*module::get()?, hSession))
+}
+
+/// The parameter of one message (`pParameter`, `ulParameterLen` of the message-based
+/// functions), decoded as a parameter of the process's mechanism `ty`: none when
+/// `ulParameterLen` is 0; a null pointer with a length is `CKR_ARGUMENTS_BAD`.
+///
+/// # Safety
+/// `p` is null or points to `len` readable bytes laid out as the parameter of `ty`
+/// (inner pointers as `CK_MECHANISM`'s, see [`mechanism`]).
+unsafe fn message_param(p: *mut c_void, len: CK_ULONG, ty: CK_MECHANISM_TYPE) -> crate::error::Result<Param> {
+    if len == 0 {
+        return Ok(Param::None);
+    }
+    if p.is_null() {
+        return Err(err(CKR_ARGUMENTS_BAD, "null pParameter with a length"));
+    }
+    let m = CK_MECHANISM { mechanism: ty, pParameter: p, ulParameterLen: len };
+    // SAFETY: forwarded contract.
+    Ok(unsafe { mechanism(&m)? }.param)
+}
+
+init_fn!(
+    /// `C_MessageSignInit` (PKCS#11 3.0).
+    C_MessageSignInit => message::message_sign_init
+);
+init_fn!(
+    /// `C_MessageVerifyInit` (PKCS#11 3.0).
+    C_MessageVerifyInit => message::message_verify_init
+);
+
+/// `C_SignMessage` (PKCS#11 3.0). `pParameter` as [`message_param`]; `pData` holds
+/// `ulDataLen` bytes; `pSignature` is null (length query) or holds
+/// `*pulSignatureLen` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SignMessage(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: *mut c_void,
+    ulParameterLen: CK_ULONG,
+    pData: *mut CK_BYTE,
+    ulDataLen: CK_ULONG,
+    pSignature: *mut CK_BYTE,
+    pulSignatureLen: *mut CK_ULONG,
+) -> CK_RV {
+    guard("C_SignMessage", || {
+        let m = module::get()?;
+        // SAFETY: forwarded contract.
+        let param = |ty| unsafe { message_param(pParameter, ulParameterLen, ty) };
+        // SAFETY: forwarded contract.
+        unsafe {
+            in_out(pData, ulDataLen, pSignature, pulSignatureLen, |data, cap| {
+                message::sign_message(&m, hSession, param, data, cap)
+            })
+        }
+    })
+}
+
+/// `C_SignMessageBegin` (PKCS#11 3.0). `pParameter` as [`message_param`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SignMessageBegin(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: *mut c_void,
+    ulParameterLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_SignMessageBegin", || {
+        let m = module::get()?;
+        // SAFETY: forwarded contract.
+        let param = |ty| unsafe { message_param(pParameter, ulParameterLen, ty) };
+        message::sign_message_begin(&m, hSession, param)
+    })
+}
+
+/// `C_SignMessageNext` (PKCS#11 3.0). `pParameter` as [`message_param`];
+/// `pDataPart` holds `ulDataPartLen` bytes. A null `pulSignatureLen`: more parts
+/// follow (`pSignature` is ignored). Else this is the last part and the signature
+/// comes back as `C_SignMessage`'s does.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_SignMessageNext(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: *mut c_void,
+    ulParameterLen: CK_ULONG,
+    pDataPart: *mut CK_BYTE,
+    ulDataPartLen: CK_ULONG,
+    pSignature: *mut CK_BYTE,
+    pulSignatureLen: *mut CK_ULONG,
+) -> CK_RV {
+    guard("C_SignMessageNext", || {
+        let m = module::get()?;
+        // SAFETY: forwarded contract.
+        let param = |ty| unsafe { message_param(pParameter, ulParameterLen, ty) };
+        if pulSignatureLen.is_null() {
+            // SAFETY: forwarded contract.
+            let part = unsafe { bytes(pDataPart, ulDataPartLen)? };
+            return message::sign_message_next(&m, hSession, param, part);
+        }
+        // SAFETY: forwarded contract.
+        unsafe {
+            in_out(pDataPart, ulDataPartLen, pSignature, pulSignatureLen, |part, cap| {
+                message::sign_message_last(&m, hSession, param, part, cap)
+            })
+        }
+    })
+}
+
+/// `C_MessageSignFinal` (PKCS#11 3.0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_MessageSignFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    guard("C_MessageSignFinal", || message::message_sign_final(&*module::get()?, hSession))
+}
+
+/// `C_VerifyMessage` (PKCS#11 3.0). `pParameter` as [`message_param`]; `pData`
+/// holds `ulDataLen` bytes, `pSignature` `ulSignatureLen`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifyMessage(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: *mut c_void,
+    ulParameterLen: CK_ULONG,
+    pData: *mut CK_BYTE,
+    ulDataLen: CK_ULONG,
+    pSignature: *mut CK_BYTE,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_VerifyMessage", || {
+        let m = module::get()?;
+        // SAFETY: forwarded contract.
+        let param = |ty| unsafe { message_param(pParameter, ulParameterLen, ty) };
+        // SAFETY: forwarded contract.
+        let (data, sig) = unsafe { (bytes(pData, ulDataLen)?, bytes(pSignature, ulSignatureLen)?) };
+        message::verify_message(&m, hSession, param, data, sig)
+    })
+}
+
+/// `C_VerifyMessageBegin` (PKCS#11 3.0). `pParameter` as [`message_param`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifyMessageBegin(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: *mut c_void,
+    ulParameterLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_VerifyMessageBegin", || {
+        let m = module::get()?;
+        // SAFETY: forwarded contract.
+        let param = |ty| unsafe { message_param(pParameter, ulParameterLen, ty) };
+        message::verify_message_begin(&m, hSession, param)
+    })
+}
+
+/// `C_VerifyMessageNext` (PKCS#11 3.0). `pParameter` as [`message_param`];
+/// `pDataPart` holds `ulDataPartLen` bytes. A null `pSignature`: more parts follow;
+/// else it holds `ulSignatureLen` bytes, the signature checked with this last part.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_VerifyMessageNext(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: *mut c_void,
+    ulParameterLen: CK_ULONG,
+    pDataPart: *mut CK_BYTE,
+    ulDataPartLen: CK_ULONG,
+    pSignature: *mut CK_BYTE,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_VerifyMessageNext", || {
+        let m = module::get()?;
+        // SAFETY: forwarded contract.
+        let param = |ty| unsafe { message_param(pParameter, ulParameterLen, ty) };
+        // SAFETY: forwarded contract.
+        let part = unsafe { bytes(pDataPart, ulDataPartLen)? };
+        // SAFETY: forwarded contract.
+        let sig = if pSignature.is_null() { None } else { Some(unsafe { bytes(pSignature, ulSignatureLen)? }) };
+        message::verify_message_next(&m, hSession, param, part, sig)
+    })
+}
+
+/// `C_MessageVerifyFinal` (PKCS#11 3.0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn C_MessageVerifyFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    guard("C_MessageVerifyFinal", || message::message_verify_final(&*module::get()?, hSession))
+}
+
 /// Functions whose mechanisms are not in this build yet: each checks that the
-/// module is initialised and returns `CKR_FUNCTION_NOT_SUPPORTED`.
+/// module is initialised and returns `CKR_FUNCTION_NOT_SUPPORTED`. (Signature with
+/// recovery, the dual-function updates, message-based encryption and decryption,
+/// and of 3.2 the session validation flags, the asynchronous functions and
+/// authenticated wrapping.)
 macro_rules! not_supported {
     ($( $name:ident ( $($ty:ty),* ); )*) => {
         $(
@@ -484,21 +721,8 @@ not_supported! {
     C_DecryptMessageBegin(S, V, L, B, L);
     C_DecryptMessageNext(S, V, L, B, L, B, LP, CK_FLAGS);
     C_MessageDecryptFinal(S);
-    C_MessageSignInit(S, M, H);
-    C_SignMessage(S, V, L, B, L, B, LP);
-    C_SignMessageBegin(S, V, L);
-    C_SignMessageNext(S, V, L, B, L, B, LP);
-    C_MessageSignFinal(S);
-    C_MessageVerifyInit(S, M, H);
-    C_VerifyMessage(S, V, L, B, L, B, L);
-    C_VerifyMessageBegin(S, V, L);
-    C_VerifyMessageNext(S, V, L, B, L, B, L);
-    C_MessageVerifyFinal(S);
-    // PKCS#11 3.2, beside C_EncapsulateKey / C_DecapsulateKey (ffi/kem.rs).
-    C_VerifySignatureInit(S, M, H, B, L);
-    C_VerifySignature(S, B, L);
-    C_VerifySignatureUpdate(S, B, L);
-    C_VerifySignatureFinal(S);
+    // PKCS#11 3.2 (C_EncapsulateKey / C_DecapsulateKey are in ffi/kem.rs, the
+    // C_VerifySignature* functions above).
     C_GetSessionValidationFlags(S, CK_SESSION_VALIDATION_FLAGS_TYPE, *mut CK_FLAGS);
     C_AsyncComplete(S, *mut CK_UTF8CHAR, *mut CK_ASYNC_DATA);
     C_AsyncGetID(S, *mut CK_UTF8CHAR, LP);

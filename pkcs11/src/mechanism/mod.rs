@@ -178,6 +178,10 @@ pub enum Use {
     Encapsulate,
     /// `CKF_DECAPSULATE`, `CKA_DECAPSULATE` (PKCS#11 3.2).
     Decapsulate,
+    /// `CKF_MESSAGE_SIGN`, `CKA_SIGN` (message-based signing, PKCS#11 3.0 §5.14).
+    MessageSign,
+    /// `CKF_MESSAGE_VERIFY`, `CKA_VERIFY` (message-based verification, §5.16).
+    MessageVerify,
 }
 
 impl Use {
@@ -193,6 +197,8 @@ impl Use {
             Use::Derive => CKF_DERIVE,
             Use::Encapsulate => CKF_ENCAPSULATE,
             Use::Decapsulate => CKF_DECAPSULATE,
+            Use::MessageSign => CKF_MESSAGE_SIGN,
+            Use::MessageVerify => CKF_MESSAGE_VERIFY,
         }
     }
 
@@ -201,8 +207,8 @@ impl Use {
         match self {
             Use::Encrypt => CKA_ENCRYPT,
             Use::Decrypt => CKA_DECRYPT,
-            Use::Sign => CKA_SIGN,
-            Use::Verify => CKA_VERIFY,
+            Use::Sign | Use::MessageSign => CKA_SIGN,
+            Use::Verify | Use::MessageVerify => CKA_VERIFY,
             Use::Wrap => CKA_WRAP,
             Use::Unwrap => CKA_UNWRAP,
             Use::Derive => CKA_DERIVE,
@@ -324,8 +330,18 @@ impl Registry {
         self.mechs.insert(ty, Entry::new(min, max, flags));
     }
 
-    /// Adds a mechanism.
-    pub fn insert(&mut self, ty: CK_MECHANISM_TYPE, entry: Entry) {
+    /// Adds a mechanism. Every mechanism that signs (verifies) through a
+    /// [`SignOp`] ([`VerifyOp`]) also signs (verifies) messages: the message-based
+    /// functions make one such operation per message (token/message.rs), so the
+    /// flags are set here and cannot drift from what works. Attestations, which sign
+    /// about a key rather than with it, do not.
+    pub fn insert(&mut self, ty: CK_MECHANISM_TYPE, mut entry: Entry) {
+        if entry.sign.is_some() {
+            entry.info.flags |= CKF_MESSAGE_SIGN;
+        }
+        if entry.verify.is_some() {
+            entry.info.flags |= CKF_MESSAGE_VERIFY;
+        }
         self.mechs.insert(ty, entry);
     }
 
@@ -468,6 +484,8 @@ mod tests {
                 assert_eq!(e.sign.is_some() || e.attest.is_some(), f & CKF_SIGN != 0, "{name} {m}: CKF_SIGN");
                 assert!(e.sign.is_none() || e.attest.is_none(), "{name} {m}: one signing constructor");
                 assert_eq!(e.verify.is_some(), f & CKF_VERIFY != 0, "{name} {m}: CKF_VERIFY");
+                assert_eq!(e.sign.is_some(), f & CKF_MESSAGE_SIGN != 0, "{name} {m}: CKF_MESSAGE_SIGN");
+                assert_eq!(e.verify.is_some(), f & CKF_MESSAGE_VERIFY != 0, "{name} {m}: CKF_MESSAGE_VERIFY");
                 assert_eq!(e.generate_key.is_some(), f & CKF_GENERATE != 0, "{name} {m}: CKF_GENERATE");
                 assert_eq!(e.generate_key_pair.is_some(), f & CKF_GENERATE_KEY_PAIR != 0, "{name} {m}: pair");
                 assert_eq!(

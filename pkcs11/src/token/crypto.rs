@@ -19,9 +19,9 @@ use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
 use super::objects::object;
-use super::{Output, Session};
+use super::{Ops, Output, Session};
 use crate::error::{Result, err};
-use crate::mechanism::{CryptOp, Mechanism, SignOp, Use};
+use crate::mechanism::{CryptOp, Entry, Mechanism, SignOp, Use, VerifyOp};
 use crate::module::Module;
 use crate::object::Object;
 
@@ -122,27 +122,69 @@ pub fn key(s: &Session, handle: CK_OBJECT_HANDLE) -> Result<Arc<Object>> {
     Ok(key)
 }
 
+fn already_active() -> crate::error::Error {
+    err(CKR_OPERATION_ACTIVE, "an operation of this kind is already active")
+}
+
+/// What every `*Init` that uses a key checks (§5.8 onwards), in one place: the key
+/// exists and is not invalidated, the operation's slot is free (`busy` says when it
+/// is not), and the mechanism does `usage` with this key (its class and type, its
+/// usage attribute, `CKA_ALLOWED_MECHANISMS`). Then `make` builds what the session
+/// keeps from the mechanism's entry, the key's use is counted for the audit, and
+/// `put` stores it.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn start<X>(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    mech: &Mechanism,
+    handle: CK_OBJECT_HANDLE,
+    usage: Use,
+    busy: impl Fn(&Ops) -> bool,
+    make: impl FnOnce(&Entry, Arc<Object>) -> Result<X>,
+    put: impl FnOnce(&mut Ops, X),
+) -> Result<()> {
+    let s = m.session(session)?;
+    // The key is looked up before the session's operations are locked: a
+    // token lock is never taken while holding a session's.
+    let key = key(&s, handle)?;
+    if busy(&s.ops.lock()) {
+        return Err(already_active());
+    }
+    let entry = m.mechanisms.check_key(mech.ty, usage, &key)?;
+    let made = make(entry, key.clone())?;
+    let mut ops = s.ops.lock();
+    if busy(&ops) {
+        return Err(already_active());
+    }
+    // A message-based process counts each message instead (token/message.rs).
+    if !matches!(usage, Use::MessageSign | Use::MessageVerify) {
+        super::audit::key_used(m, s.token.partition, || super::audit::role_of(&s.token.state.read()), &key);
+    }
+    put(&mut ops, made);
+    Ok(())
+}
+
+fn not_offered() -> crate::error::Error {
+    err(CKR_MECHANISM_INVALID, "not offered for this operation")
+}
+
 macro_rules! init {
     ($(#[$doc:meta])* $name:ident, $slot:ident, $usage:expr, $make:ident) => {
         $(#[$doc])*
         pub fn $name(m: &Module, session: CK_SESSION_HANDLE, mech: &Mechanism, handle: CK_OBJECT_HANDLE) -> Result<()> {
-            let s = m.session(session)?;
-            // The key is looked up before the session's operations are locked: a
-            // token lock is never taken while holding a session's.
-            let key = key(&s, handle)?;
-            if s.ops.lock().$slot.is_some() {
-                return Err(err(CKR_OPERATION_ACTIVE, "an operation of this kind is already active"));
-            }
-            let entry = m.mechanisms.check_key(mech.ty, $usage, &key)?;
-            let make = entry.$make.ok_or_else(|| err(CKR_MECHANISM_INVALID, "not offered for this operation"))?;
-            let op = make(m.provider.as_ref(), mech, &key)?;
-            let mut ops = s.ops.lock();
-            if ops.$slot.is_some() {
-                return Err(err(CKR_OPERATION_ACTIVE, "an operation of this kind is already active"));
-            }
-            super::audit::key_used(m, s.token.partition, || super::audit::role_of(&s.token.state.read()), &key);
-            ops.$slot = Some(Active::new(key, op));
-            Ok(())
+            start(
+                m,
+                session,
+                mech,
+                handle,
+                $usage,
+                |ops| ops.$slot.is_some(),
+                |entry, key| {
+                    let op = entry.$make.ok_or_else(not_offered)?(m.provider.as_ref(), mech, &key)?;
+                    Ok(Active::new(key, op))
+                },
+                |ops, active| ops.$slot = Some(active),
+            )
         }
     };
 }
@@ -159,40 +201,63 @@ init!(
 /// use: it needs no `CKA_SIGN` and no context login (the token's attestation key
 /// signs); only its type must fit.
 pub fn sign_init(m: &Module, session: CK_SESSION_HANDLE, mech: &Mechanism, handle: CK_OBJECT_HANDLE) -> Result<()> {
+    let Some(attest) = m.mechanisms.entry(mech.ty).ok().and_then(|e| e.attest) else {
+        return start(
+            m,
+            session,
+            mech,
+            handle,
+            Use::Sign,
+            |ops| ops.sign.is_some(),
+            |entry, key| {
+                let op = entry.sign.ok_or_else(not_offered)?(m.provider.as_ref(), mech, &key)?;
+                Ok(Active::new(key, op))
+            },
+            |ops, active| ops.sign = Some(active),
+        );
+    };
     let s = m.session(session)?;
     let key = key(&s, handle)?;
     if s.ops.lock().sign.is_some() {
-        return Err(err(CKR_OPERATION_ACTIVE, "an operation of this kind is already active"));
+        return Err(already_active());
     }
     let entry = m.mechanisms.check(mech.ty, CKF_SIGN)?;
-    let active = match entry.attest {
-        Some(make) => {
-            let kt = key.attrs.ulong(CKA_KEY_TYPE).map(|k| k as CK_KEY_TYPE);
-            if !kt.is_some_and(|k| entry.key_types.contains(&k)) {
-                return Err(err(CKR_KEY_TYPE_INCONSISTENT, "this attestation does not take this key type"));
-            }
-            let op = make(m, &s, mech, &key)?;
-            Active { needs_login: false, ..Active::new(key, op) }
-        }
-        None => {
-            let entry = m.mechanisms.check_key(mech.ty, Use::Sign, &key)?;
-            let make = entry.sign.ok_or_else(|| err(CKR_MECHANISM_INVALID, "not offered for this operation"))?;
-            let op = make(m.provider.as_ref(), mech, &key)?;
-            super::audit::key_used(m, s.token.partition, || super::audit::role_of(&s.token.state.read()), &key);
-            Active::new(key, op)
-        }
-    };
+    let kt = key.attrs.ulong(CKA_KEY_TYPE).map(|k| k as CK_KEY_TYPE);
+    if !kt.is_some_and(|k| entry.key_types.contains(&k)) {
+        return Err(err(CKR_KEY_TYPE_INCONSISTENT, "this attestation does not take this key type"));
+    }
+    let op = attest(m, &s, mech, &key)?;
+    let active = Active { needs_login: false, ..Active::new(key, op) };
     let mut ops = s.ops.lock();
     if ops.sign.is_some() {
-        return Err(err(CKR_OPERATION_ACTIVE, "an operation of this kind is already active"));
+        return Err(already_active());
     }
     ops.sign = Some(active);
     Ok(())
 }
-init!(
-    /// `C_VerifyInit`.
-    verify_init, verify, Use::Verify, verify
-);
+
+/// Whether the session's verification is in use: `C_VerifyInit`'s or
+/// `C_VerifySignatureInit`'s (one at a time, see [`verify_signature_init`]).
+fn verifying(ops: &Ops) -> bool {
+    ops.verify.is_some() || ops.verify_signature.is_some()
+}
+
+/// `C_VerifyInit`.
+pub fn verify_init(m: &Module, session: CK_SESSION_HANDLE, mech: &Mechanism, handle: CK_OBJECT_HANDLE) -> Result<()> {
+    start(
+        m,
+        session,
+        mech,
+        handle,
+        Use::Verify,
+        verifying,
+        |entry, key| {
+            let op = entry.verify.ok_or_else(not_offered)?(m.provider.as_ref(), mech, &key)?;
+            Ok(Active::new(key, op))
+        },
+        |ops, active| ops.verify = Some(active),
+    )
+}
 
 /// Which of the session's cipher operations.
 #[derive(Clone, Copy)]
@@ -372,11 +437,112 @@ pub fn context_login_done(s: &Session) -> bool {
         a.needs_login = false;
         any = true;
     }
+    if let Some(p) = ops.message_sign.as_mut().filter(|p| p.needs_login) {
+        p.needs_login = false;
+        any = true;
+    }
     any
 }
 
 /// Whether the session has an operation waiting for a context login.
 pub fn waits_for_context_login(s: &Session) -> bool {
     let ops = s.ops.lock();
-    ops.sign.as_ref().is_some_and(|a| a.needs_login) || ops.decrypt.as_ref().is_some_and(|a| a.needs_login)
+    ops.sign.as_ref().is_some_and(|a| a.needs_login)
+        || ops.decrypt.as_ref().is_some_and(|a| a.needs_login)
+        || ops.message_sign.as_ref().is_some_and(|p| p.needs_login)
+}
+
+/// A verification whose signature came with its init (`C_VerifySignatureInit`).
+pub struct SignatureGiven {
+    op: Box<dyn VerifyOp>,
+    signature: Vec<u8>,
+}
+
+impl SignatureGiven {
+    /// Ends the verification with the signature given at init.
+    fn finish(&mut self) -> Result<()> {
+        self.op.finish(&self.signature)
+    }
+}
+
+/// `C_VerifySignatureInit` (PKCS#11 3.2 §5.15): `C_VerifyInit` with the signature
+/// given up front; the same checks ([`start`]: `CKA_VERIFY`, key type,
+/// `CKA_ALLOWED_MECHANISMS`, the audit's usage count) and the same mechanisms (the
+/// spec: "any mechanism that supports C_VerifyInit must also support
+/// C_VerifySignatureInit").
+///
+/// It is the session's one verification operation, shared with `C_VerifyInit`: the
+/// spec gives `C_SessionCancel` a single `CKF_VERIFY` for both and lists
+/// `CKR_OPERATION_ACTIVE` here, and kryoptic checks the same slot. So either init
+/// while the other's operation is active is `CKR_OPERATION_ACTIVE`, and `C_Verify*`
+/// do not see a `C_VerifySignatureInit` operation (`CKR_OPERATION_NOT_INITIALIZED`),
+/// nor `C_VerifySignature*` a `C_VerifyInit` one.
+///
+/// `mech` `None` (a null `pMechanism`) ends the session's verification operation, as
+/// the spec allows. The signature's length is checked at the end, by the mechanism
+/// (`CKR_SIGNATURE_LEN_RANGE` from `C_VerifySignature` / `C_VerifySignatureFinal`):
+/// the spec's check at init is a "may".
+pub fn verify_signature_init(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    mech: Option<&Mechanism>,
+    handle: CK_OBJECT_HANDLE,
+    signature: &[u8],
+) -> Result<()> {
+    let Some(mech) = mech else {
+        let s = m.session(session)?;
+        let mut ops = s.ops.lock();
+        ops.verify = None;
+        ops.verify_signature = None;
+        return Ok(());
+    };
+    start(
+        m,
+        session,
+        mech,
+        handle,
+        Use::Verify,
+        verifying,
+        |entry, key| {
+            let op = entry.verify.ok_or_else(not_offered)?(m.provider.as_ref(), mech, &key)?;
+            Ok(Active::new(key, Box::new(SignatureGiven { op, signature: signature.to_vec() })))
+        },
+        |ops, active| ops.verify_signature = Some(active),
+    )
+}
+
+/// `C_VerifySignature`: the whole data, then the check; always ends the operation.
+pub fn verify_signature(m: &Module, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+    let s = m.session(session)?;
+    let mut ops = s.ops.lock();
+    drive(&mut ops.verify_signature, |a| {
+        single_part(a)?;
+        a.op.op.update(data)?;
+        a.op.finish()?;
+        Ok(Step::Done(Output::Len(0)))
+    })
+    .map(drop)
+}
+
+/// `C_VerifySignatureUpdate`.
+pub fn verify_signature_update(m: &Module, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+    let s = m.session(session)?;
+    let mut ops = s.ops.lock();
+    drive(&mut ops.verify_signature, |a| {
+        a.multi = true;
+        a.op.op.update(data)?;
+        Ok(Step::Keep(Output::Len(0)))
+    })
+    .map(drop)
+}
+
+/// `C_VerifySignatureFinal`: the check; always ends the operation.
+pub fn verify_signature_final(m: &Module, session: CK_SESSION_HANDLE) -> Result<()> {
+    let s = m.session(session)?;
+    let mut ops = s.ops.lock();
+    drive(&mut ops.verify_signature, |a| {
+        a.op.finish()?;
+        Ok(Step::Done(Output::Len(0)))
+    })
+    .map(drop)
 }

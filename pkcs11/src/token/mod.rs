@@ -11,6 +11,7 @@ pub mod kdf;
 pub mod kem;
 pub mod keys;
 pub mod login;
+pub mod message;
 pub mod objects;
 pub mod partition;
 pub mod random;
@@ -261,6 +262,13 @@ pub struct Ops {
     pub sign: Option<crypto::Active<dyn crate::mechanism::SignOp>>,
     /// `C_Verify*`.
     pub verify: Option<crypto::Active<dyn crate::mechanism::VerifyOp>>,
+    /// `C_VerifySignature*` (PKCS#11 3.2). The session's one verification: it and
+    /// [`Ops::verify`] are never active together (see [`crypto::verify_signature_init`]).
+    pub verify_signature: Option<crypto::Active<crypto::SignatureGiven>>,
+    /// `C_MessageSignInit` to `C_MessageSignFinal` (PKCS#11 3.0).
+    pub message_sign: Option<message::Process<dyn crate::mechanism::SignOp>>,
+    /// `C_MessageVerifyInit` to `C_MessageVerifyFinal` (PKCS#11 3.0).
+    pub message_verify: Option<message::Process<dyn crate::mechanism::VerifyOp>>,
 }
 
 /// One session.

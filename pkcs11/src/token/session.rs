@@ -123,7 +123,15 @@ pub fn session_cancel(m: &Module, handle: CK_SESSION_HANDLE, flags: CK_FLAGS) ->
         ops.sign = None;
     }
     if flags & CKF_VERIFY != 0 {
+        // C_VerifyInit's or C_VerifySignatureInit's: the session's one verification.
         ops.verify = None;
+        ops.verify_signature = None;
+    }
+    if flags & CKF_MESSAGE_SIGN != 0 {
+        ops.message_sign = None;
+    }
+    if flags & CKF_MESSAGE_VERIFY != 0 {
+        ops.message_verify = None;
     }
     Ok(())
 }

@@ -38,6 +38,10 @@ pub const P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 pub const P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
 pub const ED25519_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 
+/// The `CK_MECHANISM_INFO` flags of a mechanism that signs and verifies: also
+/// message by message (PKCS#11 3.0 `C_MessageSignInit`, `C_MessageVerifyInit`).
+pub const SIGN_VERIFY: CK_FLAGS = CKF_SIGN | CKF_VERIFY | CKF_MESSAGE_SIGN | CKF_MESSAGE_VERIFY;
+
 /// `CKA_FERRO_ORIGIN` values (DESIGN.md).
 pub const ORIGIN_GENERATED: CK_ULONG = 1;
 pub const ORIGIN_IMPORTED: CK_ULONG = 2;
