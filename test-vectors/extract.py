@@ -19,8 +19,8 @@ in the source, and the rule that chose them). Files that no package ships
 (misc/sp800-38a.txt, misc/rfc7914-pbkdf2-sha256.txt, cavp/kbkdf/KBKDF-FB.txt,
 cavp/kbkdf/KBKDF-DPL.txt, and acvp/slh-dsa/SLH-DSA-keyGen-FIPS205.json, transcribed
 by hand from the GitHub repository usnistgov/ACVP-Server) are written by hand and
-left alone, and so
-are the pqc/ subsets (copied by hand); their MANIFEST.tsv lines are kept as they are.
+left alone, and so are the pqc/ subsets (copied by hand); their MANIFEST.tsv lines
+are kept as they are.
 Subsets keep the source's lines verbatim (line endings normalised to LF) and add one
 leading comment that names the source and the rule; whole files are copied byte for
 byte. ACVP JSON subsets keep ACVP's structure and field names (re-serialised with
