@@ -148,14 +148,6 @@ fn attr(h: &Hsm, s: CK_SESSION_HANDLE, o: CK_OBJECT_HANDLE, ty: CK_ATTRIBUTE_TYP
 
 // --- Signing through PKCS#11 ----------------------------------------------------------
 
-fn context_param(hedge: CK_ULONG, ctx: &[u8]) -> CK_SIGN_ADDITIONAL_CONTEXT {
-    CK_SIGN_ADDITIONAL_CONTEXT {
-        hedgeVariant: hedge,
-        pContext: if ctx.is_empty() { ptr::null_mut() } else { ctx.as_ptr() as *mut _ },
-        ulContextLen: ctx.len() as CK_ULONG,
-    }
-}
-
 fn hash_context_param(hedge: CK_ULONG, ctx: &[u8], hash: CK_MECHANISM_TYPE) -> CK_HASH_SIGN_ADDITIONAL_CONTEXT {
     CK_HASH_SIGN_ADDITIONAL_CONTEXT {
         hedgeVariant: hedge,
@@ -163,10 +155,6 @@ fn hash_context_param(hedge: CK_ULONG, ctx: &[u8], hash: CK_MECHANISM_TYPE) -> C
         ulContextLen: ctx.len() as CK_ULONG,
         hash,
     }
-}
-
-fn mech_with<T>(ty: CK_MECHANISM_TYPE, p: &mut T) -> CK_MECHANISM {
-    CK_MECHANISM { mechanism: ty, pParameter: p as *mut T as *mut _, ulParameterLen: size_of::<T>() as CK_ULONG }
 }
 
 fn sign(s: CK_SESSION_HANDLE, m: &mut CK_MECHANISM, key: CK_OBJECT_HANDLE, data: &[u8]) -> Result<Vec<u8>, String> {

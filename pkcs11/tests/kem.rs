@@ -24,19 +24,6 @@ const SETS: [(CK_ULONG, usize, usize, &str); 3] = [
     (CKP_ML_KEM_1024, 1568, 1568, "kat_MLKEM_1024.rsp"),
 ];
 
-/// The 3.2 function list, found by version as a 3.2 caller would.
-fn f32() -> &'static CK_FUNCTION_LIST_3_2 {
-    let get = f3().C_GetInterface.unwrap();
-    let mut v = CK_VERSION { major: 3, minor: 2 };
-    let mut i: *mut CK_INTERFACE = ptr::null_mut();
-    assert_eq!(unsafe { get(c"PKCS 11".as_ptr() as *mut _, &mut v, &mut i, 0) }, CKR_OK);
-    unsafe { &*((*i).pFunctionList as *const CK_FUNCTION_LIST_3_2) }
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
-
 /// The first case of a KAT file.
 fn kat(name: &str) -> HashMap<String, Vec<u8>> {
     let path = format!("{}/../test-vectors/pqc/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -76,53 +63,19 @@ fn aes_template() -> Tmpl {
     Tmpl::new().class(CKO_SECRET_KEY).ulong(CKA_KEY_TYPE, CKK_AES).bool(CKA_ENCRYPT, true)
 }
 
-/// `C_EncapsulateKey` with a length query first: (ciphertext, key).
+/// `C_EncapsulateKey` with `CKM_ML_KEM`, length query first: (ciphertext, key).
 fn encapsulate(s: CK_SESSION_HANDLE, public: CK_OBJECT_HANDLE, t: &Tmpl) -> Result<(Vec<u8>, CK_OBJECT_HANDLE), CK_RV> {
-    let f = f32().C_EncapsulateKey.unwrap();
-    let mut a = t.attrs();
-    let mut n: CK_ULONG = 0;
-    let mut h: CK_OBJECT_HANDLE = 0;
-    let rv = unsafe {
-        f(s, &mut mech(CKM_ML_KEM), public, a.as_mut_ptr(), a.len() as CK_ULONG, ptr::null_mut(), &mut n, &mut h)
-    };
-    if rv != CKR_OK {
-        return Err(rv);
-    }
-    assert_eq!(h, 0, "a length query makes no key");
-    let mut ct = vec![0u8; n as usize];
-    let rv = unsafe {
-        f(s, &mut mech(CKM_ML_KEM), public, a.as_mut_ptr(), a.len() as CK_ULONG, ct.as_mut_ptr(), &mut n, &mut h)
-    };
-    if rv != CKR_OK {
-        return Err(rv);
-    }
-    ct.truncate(n as usize);
-    Ok((ct, h))
+    encapsulate_key(s, &mut mech(CKM_ML_KEM), public, t)
 }
 
-/// `C_DecapsulateKey`.
+/// `C_DecapsulateKey` with `CKM_ML_KEM`.
 fn decapsulate(
     s: CK_SESSION_HANDLE,
     private: CK_OBJECT_HANDLE,
     t: &Tmpl,
     ct: &[u8],
 ) -> Result<CK_OBJECT_HANDLE, CK_RV> {
-    let f = f32().C_DecapsulateKey.unwrap();
-    let mut a = t.attrs();
-    let mut h: CK_OBJECT_HANDLE = 0;
-    let rv = unsafe {
-        f(
-            s,
-            &mut mech(CKM_ML_KEM),
-            private,
-            a.as_mut_ptr(),
-            a.len() as CK_ULONG,
-            ct.as_ptr() as *mut _,
-            ct.len() as CK_ULONG,
-            &mut h,
-        )
-    };
-    if rv == CKR_OK { Ok(h) } else { Err(rv) }
+    decapsulate_key(s, &mut mech(CKM_ML_KEM), private, t, ct)
 }
 
 /// AES-ECB of one block under `key`.

@@ -14,15 +14,6 @@ use std::ptr;
 
 use common::*;
 
-/// The 3.2 function list, found by version as a 3.2 caller would.
-fn f32() -> &'static CK_FUNCTION_LIST_3_2 {
-    let get = f3().C_GetInterface.unwrap();
-    let mut v = CK_VERSION { major: 3, minor: 2 };
-    let mut i: *mut CK_INTERFACE = ptr::null_mut();
-    assert_eq!(unsafe { get(c"PKCS 11".as_ptr() as *mut _, &mut v, &mut i, 0) }, CKR_OK);
-    unsafe { &*((*i).pFunctionList as *const CK_FUNCTION_LIST_3_2) }
-}
-
 /// Calls a function of the 3.0 list.
 macro_rules! call3 {
     ($name:ident $(, $arg:expr)* $(,)?) => {
@@ -53,11 +44,7 @@ fn ml_dsa_pair(h: &Hsm, s: CK_SESSION_HANDLE) -> (CK_OBJECT_HANDLE, CK_OBJECT_HA
 }
 
 fn context(ctx: &[u8]) -> CK_SIGN_ADDITIONAL_CONTEXT {
-    CK_SIGN_ADDITIONAL_CONTEXT {
-        hedgeVariant: CKH_HEDGE_PREFERRED,
-        pContext: ctx.as_ptr() as *mut _,
-        ulContextLen: ctx.len() as CK_ULONG,
-    }
+    context_param(CKH_HEDGE_PREFERRED, ctx)
 }
 
 /// A parameter as the message functions take it.

@@ -23,10 +23,6 @@ const SETS: [(CK_ULONG, usize, usize, &str); 3] = [
     (CKP_ML_DSA_87, 2592, 4627, "kat_MLDSA_87_det_pure.rsp"),
 ];
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
-
 /// The cases of a KAT file: `count = n` starts each.
 fn kat(name: &str) -> Vec<HashMap<String, Vec<u8>>> {
     let path = format!("{}/../test-vectors/pqc/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -49,18 +45,6 @@ fn pair_templates(set: CK_ULONG, label: &str) -> (Tmpl, Tmpl) {
     let public = Tmpl::new().token(true).label(label).ulong(CKA_PARAMETER_SET, set).bool(CKA_VERIFY, true);
     let private = Tmpl::new().token(true).label(label).bool(CKA_SIGN, true);
     (public, private)
-}
-
-fn context_param(hedge: CK_ULONG, ctx: &[u8]) -> CK_SIGN_ADDITIONAL_CONTEXT {
-    CK_SIGN_ADDITIONAL_CONTEXT {
-        hedgeVariant: hedge,
-        pContext: if ctx.is_empty() { ptr::null_mut() } else { ctx.as_ptr() as *mut _ },
-        ulContextLen: ctx.len() as CK_ULONG,
-    }
-}
-
-fn mech_with<T>(ty: CK_MECHANISM_TYPE, p: &mut T) -> CK_MECHANISM {
-    CK_MECHANISM { mechanism: ty, pParameter: p as *mut T as *mut _, ulParameterLen: size_of::<T>() as CK_ULONG }
 }
 
 fn sign_with(s: CK_SESSION_HANDLE, m: &mut CK_MECHANISM, key: CK_OBJECT_HANDLE, data: &[u8]) -> Result<Vec<u8>, CK_RV> {

@@ -572,7 +572,28 @@ pub fn f32() -> &'static CK_FUNCTION_LIST_3_2 {
     unsafe { &*((*i).pFunctionList as *const CK_FUNCTION_LIST_3_2) }
 }
 
-/// `C_EncapsulateKey` (PKCS#11 3.2) with a length query first: (ciphertext, key).
+/// A mechanism with the parameter `p` (a `CK_*_PARAMS` struct).
+pub fn mech_with<T>(ty: CK_MECHANISM_TYPE, p: &mut T) -> CK_MECHANISM {
+    CK_MECHANISM { mechanism: ty, pParameter: p as *mut T as *mut _, ulParameterLen: size_of::<T>() as CK_ULONG }
+}
+
+/// `CK_SIGN_ADDITIONAL_CONTEXT` (ML-DSA, SLH-DSA): the hedge and the context, null
+/// when empty.
+pub fn context_param(hedge: CK_ULONG, ctx: &[u8]) -> CK_SIGN_ADDITIONAL_CONTEXT {
+    CK_SIGN_ADDITIONAL_CONTEXT {
+        hedgeVariant: hedge,
+        pContext: if ctx.is_empty() { ptr::null_mut() } else { ctx.as_ptr() as *mut _ },
+        ulContextLen: ctx.len() as CK_ULONG,
+    }
+}
+
+/// The bytes of a hex string.
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+/// `C_EncapsulateKey` (PKCS#11 3.2) with a length query first, which must make no
+/// key: (ciphertext, key).
 pub fn encapsulate_key(
     s: CK_SESSION_HANDLE,
     m: &mut CK_MECHANISM,
@@ -586,6 +607,7 @@ pub fn encapsulate_key(
     if rv != CKR_OK {
         return Err(rv);
     }
+    assert_eq!(h, 0, "a length query makes no key");
     let mut ct = vec![0u8; n as usize];
     let rv = unsafe { f(s, m, public, a.as_mut_ptr(), a.len() as CK_ULONG, ct.as_mut_ptr(), &mut n, &mut h) };
     if rv != CKR_OK {
