@@ -260,4 +260,58 @@ mod tests {
         assert!(set.verify_internal(&pk, &[b"ab", b"c"], &sig));
         assert!(!set.verify_internal(&pk, &[b"abd"], &sig));
     }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// NIST ACVP SLH-DSA sigGen cases (ACVP-Server
+    /// gen-val/json-files/SLH-DSA-sigGen-FIPS205/internalProjection.json, the
+    /// internal interface: M signed as it is), as OpenSSL's test/slh_dsa.inc
+    /// (openssl/openssl 3b256a8c) keeps them: SK.seed ‖ SK.prf, PK.seed ‖ PK.root,
+    /// the message, opt_rand when the case is randomised, and the SHA-256 of the
+    /// expected signature. The "s" sets and SHAKE-256f are left out (seconds each in
+    /// a debug build);
+    /// tests/acvp.rs covers key generation for all twelve sets through PKCS#11.
+    #[test]
+    fn acvp_signatures_through_the_internal_interface() {
+        use sha2::Digest;
+        // (set, private seeds, public key, message, opt_rand, SHA-256 of the signature)
+        let cases: [(SlhDsaSet, &str, &str, &str, Option<&str>, &str); 3] = [
+            (
+                SlhDsaSet::Sha2_192f,
+                "c10adc692b76ff6f34a6f0c8ffe2bb88e841ebd92da7ffecdd3bf6c10566a0cf698e393dfb84587d3bc8c7de5869668c",
+                "36f7aa6b6f82a7f3c109e88173a1e5f40fa529a29f485ccb40bb247b9cbada958392425bff8b20289b0f11aa3a514e54",
+                "0e54",
+                Some("e6e71a97570775b35498287f818d8c2a96000576c85c0c71"),
+                "d05eec26b12e219b83e29684ff88a82a49e4d2c52e438bcf15a5f61810516c2e",
+            ),
+            (
+                SlhDsaSet::Sha2_256f,
+                "1a5a6a0c8aae359cdace456742c37123e8c5ad9cfeab751b1d92116c81d6f52cb010086337e5fb27e674c7f6ee144cec10eef88780f10f0cf3f743c8b7db15ce",
+                "0390bf5ecc8ff5a007236c56bf9d9d46a3534e545836cf7adf200dd2862f911b74095e73e63641fab26bd717ab29bb1ed8735c536132a19eac5daed8a07cf3b5",
+                "dc09",
+                None,
+                "13b778cd29f45535cce456ad36ffad5054c314be5f59a59acfa518b16a6f57f0",
+            ),
+            (
+                SlhDsaSet::Shake128f,
+                "7510491b470ae3658ed50ad7a4e6c58c86336742c3244b95aa338b7089df84b8",
+                "3d1730693addc89bf7b81e32136a28c6ec8d96c46d3bbe2812a55b98e38926ae",
+                "2395f64a2a9269863277731e435770018fc318d8f64b5b7d7d91d52daa7e0d1e51cfc8f9e1147b8ee94067a38761f76402b555b104175beb8fd85ea52052c6991afb7f3bbb72b6e5751def5237eb55dc37f57f71172819d10a846c97f9f0abd9929e8edd3e2f5a82266dda1ee8666ffc6f5896cc2c5937a9d8be6a16f5dd524f3bd8b9a6e7c534cdc1accb4fd1f190759a61744b3fe7b14c4476a273fd1c2ef1bdab0f78dc095ee4a3",
+                Some("fe4b12e68b0e3b9101b20c17c5711c59"),
+                "d9ee1531ebab30d5d9b10f4374bdf9f6c0b587d0a2190c9e2c98c7a371174a41",
+            ),
+        ];
+        for (set, seeds, public, msg, rnd, want) in cases {
+            let (seeds, public) = (unhex(seeds), unhex(public));
+            let private = [seeds, public.clone()].concat();
+            assert!(set.private_key_is_consistent(&private), "{set:?}: PK.root from the seeds");
+            let msg = unhex(msg);
+            let rnd = rnd.map(unhex);
+            let sig = set.sign_internal(&private, &[&msg], rnd.as_deref()).unwrap();
+            assert_eq!(sha2::Sha256::digest(&sig).to_vec(), unhex(want), "{set:?}: the ACVP signature");
+            assert!(set.verify_internal(&public, &[&msg], &sig));
+        }
+    }
 }
