@@ -276,8 +276,9 @@ mod tests {
     #[test]
     fn acvp_signatures_through_the_internal_interface() {
         use sha2::Digest;
-        // (set, private seeds, public key, message, opt_rand, SHA-256 of the signature)
-        let cases: [(SlhDsaSet, &str, &str, &str, Option<&str>, &str); 3] = [
+        /// (set, private seeds, public key, message, opt_rand, SHA-256 of the signature)
+        type Case = (SlhDsaSet, &'static str, &'static str, &'static str, Option<&'static str>, &'static str);
+        let cases: [Case; 3] = [
             (
                 SlhDsaSet::Sha2_192f,
                 "c10adc692b76ff6f34a6f0c8ffe2bb88e841ebd92da7ffecdd3bf6c10566a0cf698e393dfb84587d3bc8c7de5869668c",
