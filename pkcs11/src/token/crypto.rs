@@ -152,15 +152,18 @@ pub(super) fn start<X>(
     }
     let entry = m.mechanisms.check_key(mech.ty, usage, &key)?;
     let made = make(entry, key.clone())?;
-    let mut ops = s.ops.lock();
-    if busy(&ops) {
-        return Err(already_active());
+    {
+        let mut ops = s.ops.lock();
+        if busy(&ops) {
+            return Err(already_active());
+        }
+        put(&mut ops, made);
     }
-    // A message-based process counts each message instead (token/message.rs).
+    // Counted once the session's lock is released (the count reads the token's
+    // state). A message-based process counts each message instead (token/message.rs).
     if !matches!(usage, Use::MessageSign | Use::MessageVerify) {
         super::audit::key_used(m, s.token.partition, || super::audit::role_of(&s.token.state.read()), &key);
     }
-    put(&mut ops, made);
     Ok(())
 }
 
