@@ -17,8 +17,15 @@ pub struct Family {
     /// The mechanism whose caller gives the hash (`CKM_HASH_ML_DSA`,
     /// `CKM_HASH_SLH_DSA`).
     pub caller_hash: CK_MECHANISM_TYPE,
-    /// The mechanisms that hash here, with their hash.
-    pub hashed: &'static [(CK_MECHANISM_TYPE, PreHash)],
+    /// The mechanisms that hash here, in the order of [`PRE_HASHES`].
+    pub hashed: [CK_MECHANISM_TYPE; 10],
+}
+
+impl Family {
+    /// Every signing mechanism of the family: pure, caller's hash, fixed hashes.
+    pub fn signing(&self, pure: CK_MECHANISM_TYPE) -> impl Iterator<Item = CK_MECHANISM_TYPE> + '_ {
+        [pure, self.caller_hash].into_iter().chain(self.hashed)
+    }
 }
 
 /// The ten fixed pre-hashes, in the order of the `CKM_HASH_*_SHA224` ...
@@ -117,7 +124,7 @@ pub struct Request {
 /// SLH-DSA). No parameter is hedged signing with an empty context; the family's
 /// caller-hash mechanism needs its parameter to know the hash.
 pub fn request(mech: &Mechanism, family: &Family) -> Result<Request> {
-    let fixed = family.hashed.iter().find(|(m, _)| *m == mech.ty).map(|(_, h)| *h);
+    let fixed = family.hashed.iter().position(|m| *m == mech.ty).map(|i| PRE_HASHES[i]);
     let caller_hash = family.caller_hash;
     let (hedge, context, hash) = match (&mech.param, mech.ty) {
         (Param::None, ty) if ty == caller_hash => {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
-use super::pqc_sign::{Family, Input, PRE_HASHES, PreHash, Request, request};
+use super::pqc_sign::{Family, Input, Request, request};
 use super::{Entry, Mechanism, Registry, SignOp, VerifyOp, pqc_pkcs8, public_key_info};
 use crate::crypto::Provider;
 use crate::crypto::slhdsa::SlhDsaSet;
@@ -37,21 +37,23 @@ pub const KEY_GEN_INFO: CK_MECHANISM_INFO =
 pub const SIGN_INFO: CK_MECHANISM_INFO =
     CK_MECHANISM_INFO { ulMinKeySize: MIN, ulMaxKeySize: MAX, flags: CKF_SIGN | CKF_VERIFY };
 
-/// The HashSLH-DSA mechanisms with a fixed hash, and their hashes.
-const HASHED: [(CK_MECHANISM_TYPE, PreHash); 10] = [
-    (CKM_HASH_SLH_DSA_SHA224, PRE_HASHES[0]),
-    (CKM_HASH_SLH_DSA_SHA256, PRE_HASHES[1]),
-    (CKM_HASH_SLH_DSA_SHA384, PRE_HASHES[2]),
-    (CKM_HASH_SLH_DSA_SHA512, PRE_HASHES[3]),
-    (CKM_HASH_SLH_DSA_SHA3_224, PRE_HASHES[4]),
-    (CKM_HASH_SLH_DSA_SHA3_256, PRE_HASHES[5]),
-    (CKM_HASH_SLH_DSA_SHA3_384, PRE_HASHES[6]),
-    (CKM_HASH_SLH_DSA_SHA3_512, PRE_HASHES[7]),
-    (CKM_HASH_SLH_DSA_SHAKE128, PRE_HASHES[8]),
-    (CKM_HASH_SLH_DSA_SHAKE256, PRE_HASHES[9]),
-];
-
-const FAMILY: Family = Family { caller_hash: CKM_HASH_SLH_DSA, hashed: &HASHED };
+/// HashSLH-DSA: the caller-hash mechanism and the fixed-hash ones, in
+/// `pqc_sign::PRE_HASHES` order.
+const FAMILY: Family = Family {
+    caller_hash: CKM_HASH_SLH_DSA,
+    hashed: [
+        CKM_HASH_SLH_DSA_SHA224,
+        CKM_HASH_SLH_DSA_SHA256,
+        CKM_HASH_SLH_DSA_SHA384,
+        CKM_HASH_SLH_DSA_SHA512,
+        CKM_HASH_SLH_DSA_SHA3_224,
+        CKM_HASH_SLH_DSA_SHA3_256,
+        CKM_HASH_SLH_DSA_SHA3_384,
+        CKM_HASH_SLH_DSA_SHA3_512,
+        CKM_HASH_SLH_DSA_SHAKE128,
+        CKM_HASH_SLH_DSA_SHAKE256,
+    ],
+};
 
 /// Registers the SLH-DSA mechanisms. Both providers offer them (shared crate).
 pub fn register(r: &mut Registry, _provider: &dyn Provider) {
@@ -60,7 +62,7 @@ pub fn register(r: &mut Registry, _provider: &dyn Provider) {
         CKM_SLH_DSA_KEY_PAIR_GEN,
         Entry { generate_key_pair: Some((CKK_SLH_DSA, generate)), ..entry(KEY_GEN_INFO) },
     );
-    for m in [CKM_SLH_DSA, CKM_HASH_SLH_DSA].into_iter().chain(HASHED.iter().map(|(m, _)| *m)) {
+    for m in FAMILY.signing(CKM_SLH_DSA) {
         r.insert(m, Entry { key_types: &[CKK_SLH_DSA], sign: Some(sign), verify: Some(verify), ..entry(SIGN_INFO) });
     }
 }
