@@ -68,12 +68,7 @@ pub fn register(r: &mut Registry, _provider: &dyn Provider) {
 
 /// The parameter set of a key's (or template's) `CKA_PARAMETER_SET`.
 pub fn parameter_set(attrs: &Attrs) -> Result<MlDsaSet> {
-    let v = attrs
-        .ulong(CKA_PARAMETER_SET)
-        .ok_or_else(|| err(CKR_TEMPLATE_INCOMPLETE, "an ML-DSA key needs CKA_PARAMETER_SET"))?;
-    MlDsaSet::from_ckp(v).ok_or_else(|| {
-        err(CKR_ATTRIBUTE_VALUE_INVALID, format!("CKA_PARAMETER_SET {v} is not an ML-DSA parameter set"))
-    })
+    public_key_info::parameter_set(attrs, "ML-DSA", MlDsaSet::from_ckp)
 }
 
 fn fill_public_key_info(attrs: &mut Attrs, set: MlDsaSet, public: &[u8]) -> Result<()> {

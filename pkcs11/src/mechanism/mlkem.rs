@@ -45,12 +45,7 @@ pub fn register(r: &mut Registry, _provider: &dyn Provider) {
 
 /// The parameter set of a key's (or template's) `CKA_PARAMETER_SET`.
 pub fn parameter_set(attrs: &Attrs) -> Result<MlKemSet> {
-    let v = attrs
-        .ulong(CKA_PARAMETER_SET)
-        .ok_or_else(|| err(CKR_TEMPLATE_INCOMPLETE, "an ML-KEM key needs CKA_PARAMETER_SET"))?;
-    MlKemSet::from_ckp(v).ok_or_else(|| {
-        err(CKR_ATTRIBUTE_VALUE_INVALID, format!("CKA_PARAMETER_SET {v} is not an ML-KEM parameter set"))
-    })
+    public_key_info::parameter_set(attrs, "ML-KEM", MlKemSet::from_ckp)
 }
 
 fn fill_public_key_info(attrs: &mut Attrs, set: MlKemSet, public: &[u8]) -> Result<()> {

@@ -57,3 +57,15 @@ pub fn parameter_set_template<'a>(public: &'a Attrs, private: &'a Attrs) -> Resu
     }
     Ok(chosen)
 }
+
+/// The parameter set a key's (or template's) `CKA_PARAMETER_SET` names, for the
+/// family `name` ("ML-DSA", ...) whose sets `from_ckp` knows: missing is
+/// `CKR_TEMPLATE_INCOMPLETE`, another family's or no set `CKR_ATTRIBUTE_VALUE_INVALID`.
+pub fn parameter_set<S>(attrs: &Attrs, name: &str, from_ckp: impl Fn(u64) -> Option<S>) -> Result<S> {
+    let v = attrs
+        .ulong(CKA_PARAMETER_SET)
+        .ok_or_else(|| err(CKR_TEMPLATE_INCOMPLETE, format!("an {name} key needs CKA_PARAMETER_SET")))?;
+    from_ckp(v).ok_or_else(|| {
+        err(CKR_ATTRIBUTE_VALUE_INVALID, format!("CKA_PARAMETER_SET {v} is not an {name} parameter set"))
+    })
+}

@@ -69,12 +69,7 @@ pub fn register(r: &mut Registry, _provider: &dyn Provider) {
 
 /// The parameter set of a key's (or template's) `CKA_PARAMETER_SET`.
 pub fn parameter_set(attrs: &Attrs) -> Result<SlhDsaSet> {
-    let v = attrs
-        .ulong(CKA_PARAMETER_SET)
-        .ok_or_else(|| err(CKR_TEMPLATE_INCOMPLETE, "an SLH-DSA key needs CKA_PARAMETER_SET"))?;
-    SlhDsaSet::from_ckp(v).ok_or_else(|| {
-        err(CKR_ATTRIBUTE_VALUE_INVALID, format!("CKA_PARAMETER_SET {v} is not an SLH-DSA parameter set"))
-    })
+    public_key_info::parameter_set(attrs, "SLH-DSA", SlhDsaSet::from_ckp)
 }
 
 /// Fills or checks `CKA_PUBLIC_KEY_INFO`: RFC 9909's `id-slh-dsa-*` without
