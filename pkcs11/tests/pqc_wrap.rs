@@ -143,13 +143,11 @@ fn the_wrapped_form_is_the_seed_of_rfc_9881_and_rfc_9935() {
 
         // A key imported with its expanded form only wraps as the RFC's expandedKey.
         let expanded = Tmpl::new().class(CKO_PRIVATE_KEY).ulong(CKA_KEY_TYPE, kt).bool(CKA_EXTRACTABLE, true);
-        let mut value = None;
         for form in ["expanded", "both"] {
             let unwrapped = h.unwrap_key(s, KWP, kek, &crypt(s, kek, &pem(&format!("{name}_{form}")), true), &expanded);
             let k = unwrapped.unwrap_or_else(|rv| panic!("{name}_{form}: {rv:#x}"));
             assert_eq!(h.get(s, k, CKA_PUBLIC_KEY_INFO).unwrap(), pem(&format!("{name}_public")), "{name}_{form}");
             if form == "expanded" {
-                value = Some(k);
                 let w = h.wrap_key(s, KWP, kek, k).unwrap();
                 assert_eq!(crypt(s, kek, &w, false), pem(&format!("{name}_expanded")), "{name}: expandedKey form");
             } else {
@@ -158,7 +156,6 @@ fn the_wrapped_form_is_the_seed_of_rfc_9881_and_rfc_9935() {
                 assert_eq!(crypt(s, kek, &w, false), pem(&format!("{name}_seed")), "{name}: both wraps as seed");
             }
         }
-        assert!(value.is_some());
         // The seed form unwraps too.
         let k = h.unwrap_key(s, KWP, kek, &crypt(s, kek, &pem(&format!("{name}_seed")), true), &expanded).unwrap();
         assert_eq!(h.get(s, k, CKA_PUBLIC_KEY_INFO).unwrap(), pem(&format!("{name}_public")), "{name}_seed");
