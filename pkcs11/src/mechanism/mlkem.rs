@@ -61,11 +61,8 @@ fn generate(p: &dyn Provider, mech: &Mechanism, public: &mut Attrs, private: &mu
     let mut seed = Zeroizing::new([0u8; MlKemSet::SEED_LEN]);
     getrandom::fill(&mut *seed).map_err(|_| err(CKR_FUNCTION_FAILED, "system random generator failed"))?;
     let (ek, mut dk) = p.ml_kem_keygen(set, &*seed)?;
-    fill_public_key_info(public, set, &ek)?;
-    fill_public_key_info(private, set, &ek)?;
-    public.set(CKA_PARAMETER_SET, (set.ckp() as u64).to_le_bytes().to_vec());
-    public.set(CKA_VALUE, ek);
-    private.set(CKA_PARAMETER_SET, (set.ckp() as u64).to_le_bytes().to_vec());
+    let info = public_key_info::without_parameters(set.oid(), &ek)?;
+    public_key_info::stamp_pair(public, private, set.ckp() as u64, info, ek)?;
     private.set(CKA_SEED, seed.to_vec());
     private.set(CKA_VALUE, std::mem::take(&mut *dk));
     Ok(())

@@ -9,6 +9,7 @@ use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 
 use crate::error::{Attr, Result, err};
 use crate::object::Attrs;
+use crate::object::attr::ulong_value;
 
 /// The SubjectPublicKeyInfo of a key whose algorithm identifier is an OID without
 /// parameters and whose public key is the raw BIT STRING (ML-DSA, RFC 9881 §4;
@@ -68,4 +69,16 @@ pub fn parameter_set<S>(attrs: &Attrs, name: &str, from_ckp: impl Fn(u64) -> Opt
     from_ckp(v).ok_or_else(|| {
         err(CKR_ATTRIBUTE_VALUE_INVALID, format!("CKA_PARAMETER_SET {v} is not an {name} parameter set"))
     })
+}
+
+/// After generating a parameter-set family's key pair: both halves get the set's
+/// `CKA_PARAMETER_SET` (`ckp`), `CKA_PUBLIC_KEY_INFO` (`info`, filled as [`fill`]
+/// does) and, the public half, the public key as `CKA_VALUE`.
+pub fn stamp_pair(public: &mut Attrs, private: &mut Attrs, ckp: u64, info: Vec<u8>, key: Vec<u8>) -> Result<()> {
+    fill(private, info.clone())?;
+    fill(public, info)?;
+    public.set(CKA_PARAMETER_SET, ulong_value(ckp));
+    public.set(CKA_VALUE, key);
+    private.set(CKA_PARAMETER_SET, ulong_value(ckp));
+    Ok(())
 }

@@ -87,11 +87,8 @@ fn generate(_p: &dyn Provider, mech: &Mechanism, public: &mut Attrs, private: &m
     let mut seeds = Zeroizing::new(vec![0u8; 3 * set.n()]);
     getrandom::fill(&mut seeds).map_err(|_| err(CKR_FUNCTION_FAILED, "system random generator failed"))?;
     let (pk, mut sk) = set.keygen(&seeds).ok_or_else(|| err(CKR_GENERAL_ERROR, "SLH-DSA key generation failed"))?;
-    fill_public_key_info(public, set, &pk)?;
-    fill_public_key_info(private, set, &pk)?;
-    public.set(CKA_PARAMETER_SET, (set.ckp() as u64).to_le_bytes().to_vec());
-    public.set(CKA_VALUE, pk);
-    private.set(CKA_PARAMETER_SET, (set.ckp() as u64).to_le_bytes().to_vec());
+    let info = public_key_info::without_parameters(set.oid(), &pk)?;
+    public_key_info::stamp_pair(public, private, set.ckp() as u64, info, pk)?;
     private.set(CKA_VALUE, std::mem::take(&mut *sk));
     Ok(())
 }
