@@ -39,6 +39,10 @@ fn bad(what: impl std::fmt::Display) -> crate::error::Error {
     err(CKR_WRAPPED_KEY_INVALID, format!("not a PKCS#8 private key of this type: {what}"))
 }
 
+fn foreign(oid: &ObjectIdentifier) -> crate::error::Error {
+    bad(format!("the algorithm {oid} is not of this key type"))
+}
+
 /// `PrivateKeyInfo` with `oid` (no parameters) around `private_key`.
 pub fn encode(oid: &str, private_key: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     let oid = ObjectIdentifier::new(oid).map_err(|e| err(CKR_GENERAL_ERROR, format!("{e}")))?;
@@ -128,7 +132,7 @@ pub fn encode_seeded(oid: &str, key: &Attrs) -> Result<Zeroizing<Vec<u8>>> {
 /// family's key). Whether seed and expanded key agree is `validate_import`'s check.
 pub fn decode_seeded(der: &[u8], sizes: impl Fn(&str) -> Option<Sizes>) -> Result<Attrs> {
     let (oid, octets) = decode(der)?;
-    let set = sizes(&oid.to_string()).ok_or_else(|| bad(format!("the algorithm {oid} is not of this key type")))?;
+    let set = sizes(&oid.to_string()).ok_or_else(|| foreign(&oid))?;
     let choice = decode_choice(&octets)?;
     let mut attrs = Attrs::default();
     attrs.set(CKA_PARAMETER_SET, ulong_value(set.ckp as u64));
@@ -144,6 +148,17 @@ pub fn decode_seeded(der: &[u8], sizes: impl Fn(&str) -> Option<Sizes>) -> Resul
         }
         attrs.set(CKA_VALUE, expanded.to_vec());
     }
+    Ok(attrs)
+}
+
+/// The `CKA_PARAMETER_SET` and `CKA_VALUE` of a PKCS#8 key whose `privateKey` is the
+/// raw private key (SLH-DSA); `ckp` gives the family's set for an OID.
+pub fn decode_raw(der: &[u8], ckp: impl Fn(&str) -> Option<CK_ULONG>) -> Result<Attrs> {
+    let (oid, octets) = decode(der)?;
+    let set = ckp(&oid.to_string()).ok_or_else(|| foreign(&oid))?;
+    let mut attrs = Attrs::default();
+    attrs.set(CKA_PARAMETER_SET, ulong_value(set as u64));
+    attrs.set(CKA_VALUE, octets.to_vec());
     Ok(attrs)
 }
 

@@ -234,12 +234,7 @@ pub fn encode_private_key(key: &Object) -> Result<Zeroizing<Vec<u8>>> {
 /// `C_UnwrapKey`: the parameter set and value of a PKCS#8 SLH-DSA key (its length
 /// and PK.root are `validate_import`'s checks).
 pub fn decode_private_key(der: &[u8]) -> Result<Attrs> {
-    let (oid, octets) = pqc_pkcs8::decode(der)?;
-    let set = crate::crypto::slhdsa::ALL.into_iter().map(|(_, s)| s).find(|s| s.oid() == oid.to_string()).ok_or_else(
-        || err(CKR_WRAPPED_KEY_INVALID, format!("not a PKCS#8 private key of this type: the algorithm {oid}")),
-    )?;
-    let mut attrs = Attrs::default();
-    attrs.set(CKA_PARAMETER_SET, crate::object::attr::ulong_value(set.ckp() as u64));
-    attrs.set(CKA_VALUE, octets.to_vec());
-    Ok(attrs)
+    pqc_pkcs8::decode_raw(der, |oid| {
+        crate::crypto::slhdsa::ALL.into_iter().find(|(_, s)| s.oid() == oid).map(|(c, _)| c)
+    })
 }
